@@ -1,0 +1,14 @@
+/**
+ * Heddle core: the deterministic neural virtual machine's engine. Browser-safe: no
+ * runtime-specific imports below this directory.
+ */
+export { HeddleError, type ErrorCode } from './errors.ts';
+export { Tensor, type DType, shapeSize, shapeEquals } from './tensor.ts';
+export { Prng } from './prng.ts';
+export * as math from './math/index.ts';
+export { type InitSpec, initialize } from './init.ts';
+export { parseNetworkConfig, configToJSON, type NetworkConfig, type GridPos } from './config.ts';
+export { Network, type Blueprint, type LayerBlueprint, type Tape, type NamedParam } from './network.ts';
+export type { Layer, LayerKind, LayerConfig, Param, Shape } from './layers/layer.ts';
+export { LAYER_KINDS, findKind } from './layers/registry.ts';
+export { ACTIVATIONS, type Activation } from './layers/activations.ts';

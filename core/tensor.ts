@@ -1,0 +1,90 @@
+import { HeddleError, fail } from './errors.ts';
+
+/** Element types a tensor can hold. f32 is the compute type; integer types carry ids and class labels. */
+export type DType = 'f32' | 'i32' | 'i64';
+
+export type TensorData = Float32Array | Int32Array | BigInt64Array;
+
+/**
+ * A dense row-major tensor. `shape` includes the batch dimension when there is one.
+ * The data array is owned by the tensor unless documented otherwise; layers never
+ * mutate their inputs.
+ */
+export class Tensor<D extends TensorData = Float32Array> {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly data: D;
+
+  constructor(shape: readonly number[], data: D, dtype?: DType) {
+    const n = shapeSize(shape, 'tensor shape');
+    if (data.length !== n) {
+      fail('SHAPE_MISMATCH', `shape [${shape.join(', ')}] needs ${n} elements, data has ${data.length}`);
+    }
+    this.shape = Object.freeze([...shape]);
+    this.data = data;
+    this.dtype = dtype ?? dtypeOf(data);
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  static zeros(shape: readonly number[]): Tensor {
+    return new Tensor(shape, new Float32Array(shapeSize(shape, 'tensor shape')));
+  }
+
+  static from(shape: readonly number[], values: ArrayLike<number>): Tensor {
+    return new Tensor(shape, Float32Array.from(values));
+  }
+
+  clone(): Tensor<D> {
+    return new Tensor(this.shape, this.data.slice() as D, this.dtype);
+  }
+
+  /** Same data viewed with another shape of the same size (no copy). */
+  reshape(shape: readonly number[]): Tensor<D> {
+    return new Tensor(shape, this.data, this.dtype);
+  }
+}
+
+export function dtypeOf(data: TensorData): DType {
+  if (data instanceof Float32Array) return 'f32';
+  if (data instanceof Int32Array) return 'i32';
+  if (data instanceof BigInt64Array) return 'i64';
+  throw new HeddleError('INTERNAL', 'unknown typed array');
+}
+
+/** Product of dims; rejects negative, fractional and non-finite dims. */
+export function shapeSize(shape: readonly number[], what = 'shape'): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) fail('SHAPE_MISMATCH', `${what} [${shape.join(', ')}] has an invalid dimension ${d}`);
+    n *= d;
+  }
+  if (!Number.isSafeInteger(n)) fail('SHAPE_MISMATCH', `${what} [${shape.join(', ')}] is too large`);
+  return n;
+}
+
+export function shapeEquals(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function shapeStr(s: readonly number[]): string {
+  return `[${s.join(', ')}]`;
+}
+
+/**
+ * Heddle's input rule (docs/determinism.md): inputs must be finite. A NaN or infinity in
+ * an input tensor is rejected with its index, rather than propagated, because NaN payloads
+ * and signs are not portable across backends and a NaN input is almost always a data bug.
+ */
+export function assertFinite(t: Tensor<TensorData>, what: string): void {
+  if (!(t.data instanceof Float32Array)) return;
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v !== v || v === Infinity || v === -Infinity) {
+      fail('INPUT_INVALID', `element ${i} is ${v}; inputs must be finite`, what);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { defineConfig } from 'tsup';
+
+// core: the browser-safe library (ESM + .d.ts); cli and bench: Node entry points.
+export default defineConfig([
+  {
+    entry: { 'core/index': 'core/index.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    platform: 'neutral',
+    target: 'es2022',
+    outDir: 'dist',
+  },
+  {
+    entry: { cli: 'abi/cli/main.ts', 'bench-dense': 'scripts/bench-dense.ts' },
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    outDir: 'dist',
+    sourcemap: true,
+    banner: { js: '#!/usr/bin/env node' },
+    noExternal: [],
+  },
+]);
