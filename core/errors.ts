@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'WEIGHTS_INVALID' // missing, extra or wrong-shaped weights
   | 'FORMAT_INVALID' // a corrupt or malformed file (safetensors, JSON)
   | 'UNSUPPORTED' // a valid request Heddle does not implement (yet)
+  | 'BACKEND_UNAVAILABLE' // the requested backend cannot run here (no adapter, not built)
   | 'IO_ERROR' // file system failure
   | 'INTERNAL'; // a bug in Heddle
 

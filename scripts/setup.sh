@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what Heddle needs on a fresh Debian 12 machine with Node 20 (run as root or with sudo
+# available for apt). Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "setup: Node.js 20+ is required (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "setup: Node.js 20+ is required, found $(node --version)" >&2
+  exit 1
+fi
+
+# npm dependencies (Deno and Bun come as npm packages that ship their binaries).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+npm run build --silent >/dev/null
