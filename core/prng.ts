@@ -42,6 +42,16 @@ export class Prng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // all-zero state is a fixed point
   }
 
+  /** A generator at an explicit xoshiro128** state (tests against the published algorithm). */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Prng {
+    const r = new Prng(0);
+    r.s0 = s0 >>> 0;
+    r.s1 = s1 >>> 0;
+    r.s2 = s2 >>> 0;
+    r.s3 = s3 >>> 0;
+    return r;
+  }
+
   nextU32(): number {
     const s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
     const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
