@@ -12,3 +12,5 @@ export { Network, type Blueprint, type LayerBlueprint, type Tape, type NamedPara
 export type { Layer, LayerKind, LayerConfig, Param, Shape } from './layers/layer.ts';
 export { LAYER_KINDS, findKind } from './layers/registry.ts';
 export { ACTIVATIONS, type Activation } from './layers/activations.ts';
+export * from './train/index.ts';
+export * from './io/index.ts';

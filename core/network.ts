@@ -219,7 +219,7 @@ export class Network {
       if (!p) fail('WEIGHTS_INVALID', `tensor '${name}' does not belong to this network (it has ${this.named.length} parameters, e.g. ${this.named.slice(0, 3).map((n) => n.name).join(', ')})`, where);
       if (!shapeEquals(p.value.shape, t.shape)) fail('WEIGHTS_INVALID', `tensor '${name}' has shape ${shapeStr(t.shape)}, the network needs ${shapeStr(p.value.shape)}`, where);
       if (t.dtype !== 'f32') fail('WEIGHTS_INVALID', `tensor '${name}' has dtype ${t.dtype}, expected f32`, where);
-      assertFinite(t, `${where}: ${name}`);
+      assertFinite(t, `${where}: ${name}`, 'WEIGHTS_INVALID');
     }
     if (opts.complete) {
       const missing = this.named.filter((p) => !weights.has(p.name)).map((p) => p.name);

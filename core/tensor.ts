@@ -78,13 +78,13 @@ export function shapeStr(s: readonly number[]): string {
  * an input tensor is rejected with its index, rather than propagated, because NaN payloads
  * and signs are not portable across backends and a NaN input is almost always a data bug.
  */
-export function assertFinite(t: Tensor<TensorData>, what: string): void {
+export function assertFinite(t: Tensor<TensorData>, what: string, code: 'INPUT_INVALID' | 'WEIGHTS_INVALID' = 'INPUT_INVALID'): void {
   if (!(t.data instanceof Float32Array)) return;
   const d = t.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
     if (v !== v || v === Infinity || v === -Infinity) {
-      fail('INPUT_INVALID', `element ${i} is ${v}; inputs must be finite`, what);
+      fail(code, `element ${i} is ${v}; ${code === 'INPUT_INVALID' ? 'inputs' : 'weights'} must be finite`, what);
     }
   }
 }

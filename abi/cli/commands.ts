@@ -1,6 +1,7 @@
 import { HeddleError, fail } from '../../core/errors.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../core/io/safetensors.ts';
 import { loadNetworkJSON, loadNetworkSafetensors, loadWeightsSafetensors } from '../../core/io/network_io.ts';
+import { isJsonObject, parseStrictJson } from '../../core/io/strict_json.ts';
 import { Network } from '../../core/network.ts';
 import { Tensor } from '../../core/tensor.ts';
 import { train } from '../../core/train/index.ts';
@@ -28,15 +29,16 @@ export function loadModel(o: ModelOpts): Network {
   if (o.model.endsWith('.safetensors')) {
     net = loadNetworkSafetensors(bytes, { source: o.model });
   } else {
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-    let parsed: unknown;
+    let text: string;
     try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      fail('CONFIG_INVALID', `invalid JSON: ${(e as Error).message}`, o.model);
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      fail('CONFIG_INVALID', 'is not valid UTF-8 text', o.model);
     }
-    const isSaved = parsed !== null && typeof parsed === 'object' && (parsed as { format?: unknown }).format === 'heddle-network';
-    net = isSaved ? loadNetworkJSON(parsed as object, { source: o.model }) : withSource(o.model, () => Network.fromJSON(parsed, { seed: o.seed }));
+    // Strict parse: duplicate keys are errors, not silently last-wins.
+    const parsed = parseStrictJson(text, { where: o.model });
+    const isSaved = isJsonObject(parsed) && parsed.format === 'heddle-network';
+    net = isSaved ? loadNetworkJSON(parsed, { source: o.model }) : withSource(o.model, () => Network.fromJSON(parsed, { seed: o.seed }));
   }
   if (o.weights) loadWeightsSafetensors(net, readFileBytes(o.weights), { source: o.weights });
   return net;
