@@ -47,15 +47,15 @@ program
   .requiredOption('--model <file>', 'network config JSON or saved network')
   .option('--weights <file>', 'initial weights (.safetensors)')
   .requiredOption('--data <file>', 'safetensors file holding `inputs` and `targets`')
-  .requiredOption('--epochs <n>', 'number of epochs', parsePositive)
-  .requiredOption('--batch-size <n>', 'mini-batch size', parsePositive)
+  .requiredOption('--epochs <n>', 'number of epochs', positive('--epochs'))
+  .requiredOption('--batch-size <n>', 'mini-batch size', positive('--batch-size'))
   .addOption(new Option('--optimizer <name>', 'optimizer (torch.optim defaults)').choices(['sgd', 'adamw', 'rmsprop']).default('sgd'))
-  .requiredOption('--lr <x>', 'learning rate', parseNumber)
+  .requiredOption('--lr <x>', 'learning rate', finite('--lr'))
   .addOption(new Option('--loss <name>', 'loss, mean-reduced').choices(['mse', 'cross_entropy']).default('mse'))
-  .option('--momentum <x>', 'sgd/rmsprop momentum', parseNumber)
-  .option('--weight-decay <x>', 'weight decay', parseNumber)
+  .option('--momentum <x>', 'sgd/rmsprop momentum', finite('--momentum'))
+  .option('--weight-decay <x>', 'weight decay', finite('--weight-decay'))
   .option('--nesterov', 'sgd: Nesterov momentum')
-  .option('--clip-norm <x>', 'clip gradients to this global L2 norm', parseNumber)
+  .option('--clip-norm <x>', 'clip gradients to this global L2 norm', finite('--clip-norm'))
   .option('--schedule <spec>', 'learning-rate schedule as JSON, e.g. {"type":"step","step_size":10,"gamma":0.5}')
   .option('--shuffle', 'shuffle samples each epoch (seeded)')
   .option('--seed <n>', 'seed for initialization and shuffling', parseSeed, 0)
@@ -76,25 +76,30 @@ program
   .command('demo')
   .description('the main job: train a small network on a generated dataset, save, reload, check the bits')
   .option('--out <dir>', 'where to write the model files', 'heddle-demo')
-  .option('--epochs <n>', 'epochs', parsePositive, 40)
+  .option('--epochs <n>', 'epochs', positive('--epochs'), 40)
   .option('--seed <n>', 'seed', parseSeed, 1)
   .option('--no-progress', 'no progress bar')
   .action(runDemo);
 
+// Option parsers receive (value, previous); `this` is unavailable, so each names its option itself.
 function parseSeed(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new HeddleError('CONFIG_INVALID', `expected an integer in [0, 2^53), got '${v}'`, '--seed');
   return n;
 }
-function parsePositive(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || !Number.isSafeInteger(n)) throw new HeddleError('CONFIG_INVALID', `expected a positive integer, got '${v}'`, 'option');
-  return n;
+function positive(option: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || !Number.isSafeInteger(n)) throw new HeddleError('CONFIG_INVALID', `expected a positive integer, got '${v}'`, option);
+    return n;
+  };
 }
-function parseNumber(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new HeddleError('CONFIG_INVALID', `expected a finite number, got '${v}'`, 'option');
-  return n;
+function finite(option: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new HeddleError('CONFIG_INVALID', `expected a finite number, got '${v}'`, option);
+    return n;
+  };
 }
 
 async function main(): Promise<number> {
