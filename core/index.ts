@@ -10,7 +10,7 @@ export { type InitSpec, initialize } from './init.ts';
 export { parseNetworkConfig, configToJSON, type NetworkConfig, type GridPos } from './config.ts';
 export { Network, type Blueprint, type LayerBlueprint, type Tape, type NamedParam } from './network.ts';
 export type { Layer, LayerKind, LayerConfig, Param, Shape } from './layers/layer.ts';
-export { LAYER_KINDS, findKind } from './layers/registry.ts';
+export { layerKinds, findKind } from './layers/registry.ts';
 export { ACTIVATIONS, type Activation } from './layers/activations.ts';
 export * from './train/index.ts';
 export * from './io/index.ts';

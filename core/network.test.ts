@@ -147,6 +147,17 @@ describe('network execution', () => {
     }
   });
 
+  it('flushes subnormal inputs and weights at entry (a flushing GPU reads them as zero)', () => {
+    const net = Network.fromJSON({ layers: [dense(2, 1, 'linear', { bias: false })] });
+    const sub = Math.fround(1e-39);
+    expect(sub).not.toBe(0);
+    net.setWeights(new Map([['layers.0.weight', Tensor.from([1, 2], [1e30, sub])]]));
+    expect(net.getWeights().get('layers.0.weight')!.data[1]).toBe(0);
+    // Unflushed, 1e-39 * 1e30 would be 1e-9: a normal number.
+    const y = net.forward(Tensor.from([1, 2], [sub, 1e20]));
+    expect(y.data[0]).toBe(0);
+  });
+
   it('setWeights is all-or-nothing', () => {
     const net = Network.fromJSON({ layers: [dense(2, 2)] }, { seed: 1 });
     const before = net.getWeights();

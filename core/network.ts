@@ -6,7 +6,7 @@ import type { BuildContext, Layer, LayerConfig, Param, RunContext, Shape } from 
 import { kindOf } from './layers/registry.ts';
 import { addInto } from './kernels/linear.ts';
 import { Prng } from './prng.ts';
-import { Tensor, assertFinite, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
+import { Tensor, assertFinite, flushSubnormals, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
 
 /** One executable grid slot. */
 export interface GridNode {
@@ -136,8 +136,9 @@ export class Network {
   }
 
   /** Forward that records what backward needs. `seed` drives stochastic layers in training. */
-  forwardTape(input: Tensor, opts: { training: boolean; seed: number }): Tape {
-    this.checkInput(input);
+  forwardTape(rawInput: Tensor, opts: { training: boolean; seed: number }): Tape {
+    this.checkInput(rawInput);
+    const input = flushSubnormals(rawInput);
     const stepRng = opts.training ? new Prng(opts.seed) : null;
     const inputs: Tensor[] = [];
     const outputs: Tensor[] = [];
@@ -225,7 +226,7 @@ export class Network {
       const missing = this.named.filter((p) => !weights.has(p.name)).map((p) => p.name);
       if (missing.length) fail('WEIGHTS_INVALID', `missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, where);
     }
-    for (const [name, t] of weights) byName.get(name)!.value.data.set(t.data as Float32Array);
+    for (const [name, t] of weights) byName.get(name)!.value.data.set(flushSubnormals(t).data as Float32Array);
   }
 
   /** Heddle's canonical config JSON (what persistence stores). */

@@ -88,3 +88,22 @@ export function assertFinite(t: Tensor<TensorData>, what: string, code: 'INPUT_I
     }
   }
 }
+
+const MIN_NORMAL = 1.1754943508222875e-38;
+
+/**
+ * The flush-to-zero rule at the boundary (docs/determinism.md): subnormal values in inputs,
+ * targets and weights become zeros of the same sign when they enter the engine. A GPU that
+ * flushes in hardware reads a subnormal operand as zero, so e.g. 1e-39 * 1e10 must be 0, not
+ * 1e-29. Returns the same tensor when nothing needs flushing, else a flushed copy.
+ */
+export function flushSubnormals<T extends Tensor<TensorData>>(t: T): T {
+  if (!(t.data instanceof Float32Array)) return t;
+  const d = t.data;
+  let i = 0;
+  while (i < d.length && !(d[i] !== 0 && Math.abs(d[i]) < MIN_NORMAL)) i++;
+  if (i === d.length) return t;
+  const out = d.slice();
+  for (; i < out.length; i++) if (Math.abs(out[i]) < MIN_NORMAL) out[i] *= 0;
+  return new Tensor(t.shape, out, t.dtype) as T;
+}

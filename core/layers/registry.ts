@@ -9,19 +9,33 @@ import { residualKind } from './residual.ts';
 import { sequentialKind } from './sequential.ts';
 import { parallelKind } from './parallel.ts';
 
-/** Every layer type Heddle knows, one file each. Order is the order `heddle info` documents them in. */
-export const LAYER_KINDS: readonly LayerKind[] = [denseKind, layerNormKind, rmsNormKind, softmaxKind, residualKind, sequentialKind, parallelKind];
+/**
+ * Every layer type Heddle knows, one file each, in the order `heddle info` documents them.
+ * Built on first use: container layers (sequential, parallel) import this module, so it must
+ * not touch their exports while the import graph is still being evaluated.
+ */
+export function layerKinds(): readonly LayerKind[] {
+  return registry().kinds;
+}
 
-const byName = new Map<string, LayerKind>();
-for (const k of LAYER_KINDS) {
-  for (const n of [k.type, ...k.aliases]) {
-    if (byName.has(n)) throw new Error(`layer type name ${n} registered twice`);
-    byName.set(n, k);
+let built: { kinds: readonly LayerKind[]; byName: Map<string, LayerKind> } | null = null;
+
+function registry(): { kinds: readonly LayerKind[]; byName: Map<string, LayerKind> } {
+  if (built) return built;
+  const kinds = [denseKind, layerNormKind, rmsNormKind, softmaxKind, residualKind, sequentialKind, parallelKind];
+  const byName = new Map<string, LayerKind>();
+  for (const k of kinds) {
+    for (const n of [k.type, ...k.aliases]) {
+      if (byName.has(n)) throw new Error(`layer type name ${n} registered twice`);
+      byName.set(n, k);
+    }
   }
+  built = { kinds, byName };
+  return built;
 }
 
 export function findKind(type: string): LayerKind | undefined {
-  return byName.get(type.toLowerCase());
+  return registry().byName.get(type.toLowerCase());
 }
 
 export function kindOf(cfg: LayerConfig): LayerKind {
@@ -38,7 +52,7 @@ export function parseLayer(raw: unknown, where: string): LayerConfig {
   const type = f.str<string>('type');
   const kind = findKind(type);
   if (!kind) {
-    const known = LAYER_KINDS.map((k) => k.type).join(', ');
+    const known = layerKinds().map((k) => k.type).join(', ');
     fail('CONFIG_INVALID', `unknown layer type '${type}'; known types: ${known}`, f.at('type'));
   }
   const typed = where.endsWith(')') ? `${where.slice(0, -1)}, ${kind.type})` : `${where} (${kind.type})`;

@@ -18,7 +18,7 @@ import { describeJson } from '../fields.ts';
 import { add, div, f32, mul } from '../math/index.ts';
 import type { Network } from '../network.ts';
 import { Prng } from '../prng.ts';
-import { Tensor, type TensorData, assertFinite, shapeEquals, shapeStr } from '../tensor.ts';
+import { Tensor, type TensorData, assertFinite, shapeEquals, shapeStr, flushSubnormals } from '../tensor.ts';
 import { clipGradNorm } from './clip.ts';
 import { type LossName, checkTarget, computeLoss, parseLossName } from './losses.ts';
 import { type Optimizer, type OptimizerSpec, type OptimizerSpecInput, createOptimizer, parseOptimizerSpec } from './optimizers.ts';
@@ -87,7 +87,7 @@ export function train(net: Network, data: TrainData, opts: TrainOptions): TrainR
       const start = b * batchSize;
       const count = Math.min(batchSize, n - start);
       const x = gather(data.inputs, order, start, count, inSample);
-      const y = gather(data.targets, order, start, count, tgtSample);
+      const y = flushSubnormals(gather(data.targets, order, start, count, tgtSample));
       const lr = schedule ? schedule.lrAt(interval === 'step' ? globalStep : epoch) : optimizer.spec.lr;
       net.zeroGrad();
       const tape = net.forwardTape(x, { training: true, seed: root.fork(`step.${globalStep}`).seed });
