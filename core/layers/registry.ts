@@ -8,6 +8,19 @@ import { softmaxKind } from './softmax.ts';
 import { residualKind } from './residual.ts';
 import { sequentialKind } from './sequential.ts';
 import { parallelKind } from './parallel.ts';
+import { conv1dKind } from './conv1d.ts';
+import { conv2dKind } from './conv2d.ts';
+import { conv3dKind } from './conv3d.ts';
+import { convTransposed1dKind } from './conv_transposed1d.ts';
+import { convTransposed2dKind } from './conv_transposed2d.ts';
+import { convTransposed3dKind } from './conv_transposed3d.ts';
+import { rnnKind } from './rnn.ts';
+import { lstmKind } from './lstm.ts';
+import { gruKind } from './gru.ts';
+import { multiHeadAttentionKind } from './multi_head_attention.ts';
+import { swigluKind } from './swiglu.ts';
+import { embeddingKind } from './embedding.ts';
+import { kmeansKind } from './kmeans.ts';
 
 /**
  * Every layer type Heddle knows, one file each, in the order `heddle info` documents them.
@@ -22,7 +35,11 @@ let built: { kinds: readonly LayerKind[]; byName: Map<string, LayerKind> } | nul
 
 function registry(): { kinds: readonly LayerKind[]; byName: Map<string, LayerKind> } {
   if (built) return built;
-  const kinds = [denseKind, layerNormKind, rmsNormKind, softmaxKind, residualKind, sequentialKind, parallelKind];
+  const kinds = [
+    denseKind, layerNormKind, rmsNormKind, softmaxKind, residualKind, sequentialKind, parallelKind,
+    conv1dKind, conv2dKind, conv3dKind, convTransposed1dKind, convTransposed2dKind, convTransposed3dKind,
+    rnnKind, lstmKind, gruKind, multiHeadAttentionKind, swigluKind, embeddingKind, kmeansKind,
+  ];
   const byName = new Map<string, LayerKind>();
   for (const k of kinds) {
     for (const n of [k.type, ...k.aliases]) {

@@ -1,0 +1,17 @@
+// STUB: being implemented. See dense.ts for the layer file conventions.
+import { fail } from '../errors.ts';
+import type { LayerKind } from './layer.ts';
+
+export const rnnKind: LayerKind = {
+  type: 'rnn',
+  aliases: [],
+  parse(f) {
+    return fail('UNSUPPORTED', 'layer type rnn is not implemented yet', f.where);
+  },
+  inferInputShape() {
+    return null;
+  },
+  build() {
+    return fail('UNSUPPORTED', 'layer type rnn is not implemented yet');
+  },
+};
