@@ -6,7 +6,7 @@ import type { BuildContext, Layer, LayerConfig, Param, RunContext, Shape } from 
 import { kindOf } from './layers/registry.ts';
 import { addInto } from './kernels/linear.ts';
 import { Prng } from './prng.ts';
-import { Tensor, assertFinite, flushSubnormals, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
+import { Tensor, type TensorData, assertFinite, flushSubnormals, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
 
 /** One executable grid slot. */
 export interface GridNode {
@@ -29,11 +29,22 @@ export interface NamedParam {
 
 /** What a training forward pass keeps for the backward pass. */
 export interface Tape {
-  readonly input: Tensor;
+  /** The network input: f32, or i32 / i64 token ids when the first layer reads ids (embedding). */
+  readonly input: Tensor<TensorData>;
   readonly inputs: Tensor[];
   readonly outputs: Tensor[];
   readonly saved: unknown[];
   readonly ctx: RunContext[];
+}
+
+/** Options of Network.forward. */
+export interface ForwardOptions {
+  /**
+   * Incremental decoding (KV cache): layers with a cache (multi_head_attention) treat the input
+   * positions as the continuation of what they have cached, append them to the cache, and attend
+   * over everything cached. Inference only. Network.resetCache() starts a new sequence.
+   */
+  cache?: boolean;
 }
 
 export interface BuildOptions {
@@ -129,16 +140,48 @@ export class Network {
     for (const { param } of this.named) param.grad.data.fill(0);
   }
 
-  /** Inference: input [batch, ...inputShape] -> output [batch, ...outputShape]. */
-  forward(input: Tensor): Tensor {
-    const tape = this.forwardTape(input, { training: false, seed: 0 });
-    return tape.outputs[tape.outputs.length - 1];
+  /**
+   * Inference: input [batch, ...inputShape] -> output [batch, ...outputShape]. The input is f32,
+   * or integer token ids (i32 / i64) when the first layer reads ids (embedding).
+   * With `cache: true`, stateful layers (the KV cache of multi_head_attention) continue from what
+   * they cached in earlier cached calls (see ForwardOptions and resetCache).
+   */
+  forward(input: Tensor<TensorData>, opts: ForwardOptions = {}): Tensor {
+    if (!opts.cache) {
+      const tape = this.forwardTape(input, { training: false, seed: 0 });
+      return tape.outputs[tape.outputs.length - 1];
+    }
+    const stateful = this.statefulLayers();
+    for (const l of stateful) l.setCacheMode!(true);
+    try {
+      const tape = this.forwardTape(input, { training: false, seed: 0 });
+      return tape.outputs[tape.outputs.length - 1];
+    } finally {
+      for (const l of stateful) l.setCacheMode!(false);
+    }
+  }
+
+  /** Empty every layer's cache (the KV caches of multi_head_attention): the next cached forward starts at position 0. */
+  resetCache(): void {
+    for (const l of this.statefulLayers()) l.resetCache!();
+  }
+
+  /** Layers with a cache (setCacheMode and resetCache), nested ones included, in execution order. */
+  private statefulLayers(): Layer[] {
+    const out: Layer[] = [];
+    const visit = (l: Layer): void => {
+      if (l.setCacheMode && l.resetCache) out.push(l);
+      for (const c of l.children) visit(c.layer);
+    };
+    for (const n of this.nodes) visit(n.layer);
+    return out;
   }
 
   /** Forward that records what backward needs. `seed` drives stochastic layers in training. */
-  forwardTape(rawInput: Tensor, opts: { training: boolean; seed: number }): Tape {
+  forwardTape(rawInput: Tensor<TensorData>, opts: { training: boolean; seed: number }): Tape {
     this.checkInput(rawInput);
-    const input = flushSubnormals(rawInput);
+    // An integer tensor only reaches a first layer that reads ids (checkInput); layers see `Tensor`.
+    const input = flushSubnormals(rawInput) as Tensor;
     const stepRng = opts.training ? new Prng(opts.seed) : null;
     const inputs: Tensor[] = [];
     const outputs: Tensor[] = [];
@@ -189,7 +232,7 @@ export class Network {
     return gradInput ?? Tensor.zeros(tape.input.shape);
   }
 
-  private checkInput(input: Tensor): void {
+  private checkInput(input: Tensor<TensorData>): void {
     if (input.dtype !== 'f32' && !this.acceptsIntegerInput()) fail('INPUT_INVALID', `expected f32 input, got ${input.dtype}`, 'input');
     const expect = this.inputShape;
     if (input.shape.length !== expect.length + 1 || !shapeEquals(input.shape.slice(1), expect)) {
@@ -199,8 +242,10 @@ export class Network {
     assertFinite(input, 'input');
   }
 
+  /** i32 / i64 inputs are token ids: accepted when the first node (not disabled) reads ids (embedding). */
   private acceptsIntegerInput(): boolean {
-    return false;
+    const first = this.nodes[0];
+    return !first.disabled && first.layer.integerInput === true;
   }
 
   /** All weights by full name (copies). */

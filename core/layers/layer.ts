@@ -52,6 +52,21 @@ export interface Layer {
   readonly usesSkip: boolean;
   forward(x: Tensor, ctx: RunContext, skip?: Tensor): Forwarded;
   backward(saved: unknown, dy: Tensor, ctx: RunContext): Backwarded;
+  /**
+   * Token-id input (added with embedding): true when the layer reads its input as integer ids.
+   * Such a layer's forward may receive an i32 or i64 tensor (typed as Tensor, the data is then
+   * an Int32Array / BigInt64Array) or an f32 one; Network accepts integer input tensors when its
+   * first node has this flag. Absent means false.
+   */
+  readonly integerInput?: boolean;
+  /**
+   * KV cache (added with multi_head_attention): layers that keep state across forward calls for
+   * incremental decoding implement both. Network.forward(x, { cache: true }) calls
+   * setCacheMode(true) on every such layer (nested ones too) for the duration of that call;
+   * Network.resetCache() calls resetCache().
+   */
+  setCacheMode?(on: boolean): void;
+  resetCache?(): void;
 }
 
 /** A normalized layer config: JSON with canonical field names; `type` is canonical. */
