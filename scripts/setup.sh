@@ -20,3 +20,12 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npm run build --silent >/dev/null
+
+# Debian's Chromium, headless, for the conformance suite's browser column (playwright-core, a
+# dev dependency, drives /usr/bin/chromium; it downloads no browser of its own).
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
