@@ -43,8 +43,8 @@ describe('parallel: config and shapes', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ layers: [par([dense(3, 2), dense(3, 4)], 'add')] }, 'SHAPE_MISMATCH', /layers\[0\] \(.*parallel\)\.combine_mode: .*branches\[1\] gives \[4\]/],
       [{ layers: [par([dense(3, 2), dense(3, 2), dense(3, 1)], 'multiply')] }, 'SHAPE_MISMATCH', /parallel\)\.combine_mode: .*branches\[2\] gives \[1\]/],
-      [{ layers: [par([dense(3, 2), dense(3, 2)], 'filter')] }, 'UNSUPPORTED', /parallel\)\.combine_mode/],
-      [{ layers: [par([dense(3, 2), dense(3, 2)], 'grid_scatter')] }, 'UNSUPPORTED', /parallel\)\.combine_mode/],
+      [{ layers: [par([dense(3, 2), dense(3, 4)], 'filter')] }, 'SHAPE_MISMATCH', /parallel\)\.combine_mode: .*branches\[1\] gives \[4\]/],
+      [{ layers: [par([dense(3, 2), dense(3, 2)], 'grid_scatter')] }, 'CONFIG_INVALID', /parallel\)\.grid_output_rows/],
       [{ layers: [{ type: 'parallel', branches: [dense(3, 2)], combine: 'max' }] }, 'CONFIG_INVALID', /parallel\)\.combine: unknown combine mode/],
       [{ layers: [{ type: 'parallel', branches: [dense(3, 2)], combine_mode: 7 }] }, 'CONFIG_INVALID', /parallel\)\.combine_mode/],
       [{ layers: [{ type: 'parallel' }] }, 'CONFIG_INVALID', /parallel\)\.branches/],
