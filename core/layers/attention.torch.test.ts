@@ -23,9 +23,13 @@ function files(): string[] {
   return readdirSync(DIR).filter((f) => f.endsWith('.safetensors')).sort();
 }
 
-/** max |a - b| / scale, scale = max(max |b|, 1e-6). */
+/**
+ * max |a - b| / scale, scale = max(max |b|, 0.1): an absolute floor of 1e-6 at RTOL, like the
+ * conv and recurrent fixtures. Needed for gradients that are analytically zero, e.g. the key
+ * bias (softmax ignores a shift shared by all keys), where both sides hold rounding noise.
+ */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): { err: number; scale: number } {
-  let scale = 1e-6;
+  let scale = 0.1;
   for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
   let worst = 0;
   for (let i = 0; i < a.length; i++) {
