@@ -22,4 +22,18 @@ export default defineConfig([
     banner: { js: '#!/usr/bin/env node' },
     noExternal: [],
   },
+  {
+    // The engine process as one self-contained file (flatbuffers bundled in) that the
+    // wrappers run with node, bun or deno: `node dist/heddle-engine.mjs`.
+    entry: { 'heddle-engine': 'abi/engine/bin.ts' },
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    outDir: 'dist',
+    outExtension: () => ({ js: '.mjs' }),
+    sourcemap: false,
+    noExternal: [/.*/],
+    // Keep `node:` specifiers: Deno resolves builtins only with the prefix.
+    removeNodeProtocol: false,
+  },
 ]);

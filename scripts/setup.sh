@@ -29,3 +29,18 @@ if ! dpkg -s chromium >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+
+# The ABI's code generator and C binding: Debian's flatc 2.0.8 and FlatBuffers headers (the
+# committed bindings come from exactly this flatc), plus cmake and a C/C++ compiler for libheddle.
+abi_pkgs=()
+for p in flatbuffers-compiler libflatbuffers-dev cmake g++; do
+  dpkg -s "$p" >/dev/null 2>&1 || abi_pkgs+=("$p")
+done
+if [ ${#abi_pkgs[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${abi_pkgs[@]}" >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${abi_pkgs[@]}" >/dev/null
+  fi
+fi

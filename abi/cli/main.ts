@@ -7,6 +7,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { HeddleError } from '../../core/errors.ts';
 import { runDemo } from './demo.ts';
 import { gradCommand, infoCommand, runCommand, trainCommand } from './commands.ts';
+import { registerConformance } from './conformance.ts';
+import { registerEngineCommands } from '../engine/cli.ts';
 
 const program = new Command();
 program
@@ -80,6 +82,9 @@ program
   .option('--seed <n>', 'seed', parseSeed, 1)
   .option('--no-progress', 'no progress bar')
   .action(runDemo);
+
+registerConformance(program);
+registerEngineCommands(program);
 
 // Option parsers receive (value, previous); `this` is unavailable, so each names its option itself.
 function parseSeed(v: string): number {
