@@ -129,6 +129,58 @@ describe('heddle info', () => {
   });
 });
 
+describe('every layer type through the CLI', () => {
+  it('`heddle layers` lists all 20 types', () => {
+    const r = heddle('layers', '--json');
+    expect(r.code).toBe(0);
+    const types = JSON.parse(r.stdout).map((k: { type: string }) => k.type);
+    expect(types).toHaveLength(20);
+    for (const t of ['dense', 'conv2d', 'conv_transposed3d', 'lstm', 'gru', 'multi_head_attention', 'swiglu', 'embedding', 'kmeans', 'parallel']) expect(types).toContain(t);
+  });
+
+  it('info and run work on a network mixing many layer types', () => {
+    const mixed = {
+      id: 'mixed', input_shape: [2, 6, 6], layers_per_cell: 12,
+      layers: [
+        { type: 'conv2d', input_channels: 2, filters: 3, kernel_size: 3, padding: 1, activation: 'relu' },
+        { type: 'conv_transposed2d', input_channels: 3, filters: 2, kernel_size: 3, padding: 1 },
+        { type: 'dense', input_height: 72, output_height: 24, activation: 'gelu' },
+        { type: 'lstm', input_size: 6, hidden_size: 8, seq_length: 4 },
+        { type: 'multi_head_attention', d_model: 8, num_heads: 2, num_kv_heads: 1, causal: true, rope_freq_base: 10000 },
+        { type: 'residual' },
+        { type: 'rms_norm', norm_size: 8 },
+        { type: 'swiglu', input_height: 8, output_height: 16 },
+        { type: 'gru', input_size: 8, hidden_size: 6 },
+        { type: 'parallel', combine_mode: 'add', branches: [{ type: 'dense', input_height: 6, output_height: 5 }, { type: 'kmeans', num_clusters: 5, input_height: 6 }] },
+        { type: 'layer_norm', norm_size: 5 },
+        { type: 'softmax', softmax_type: 'sparsemax' },
+      ],
+    };
+    writeFileSync(join(dir, 'mixed.json'), JSON.stringify(mixed));
+    const info = heddle('info', '--model', 'mixed.json');
+    expect(info.code, info.stderr).toBe(0);
+    for (const t of ['conv2d', 'conv_transposed2d', 'lstm', 'multi_head_attention', 'swiglu', 'gru', 'parallel', 'kmeans', 'softmax']) expect(info.stdout).toContain(t);
+    writeTensors('mixed-in.safetensors', { input: random([2, 2, 6, 6], 9) });
+    const run = heddle('run', '--model', 'mixed.json', '--input', 'mixed-in.safetensors', '--output', 'mixed-out.safetensors', '--seed', '4');
+    expect(run.code, run.stderr).toBe(0);
+    const out = readTensors('mixed-out.safetensors').get('output')!;
+    expect(out.shape).toEqual([2, 4, 5]);
+    expect(bits(out)).toEqual(bits(Network.fromJSON(mixed, { seed: 4 }).forward(random([2, 2, 6, 6], 9))));
+  });
+
+  it('embedding models take integer ids', () => {
+    writeFileSync(join(dir, 'lm.json'), JSON.stringify({ input_shape: [5], layers_per_cell: 2, layers: [{ type: 'embedding', vocab_size: 11, embedding_dim: 4 }, { type: 'dense', input_height: 4, output_height: 11 }] }));
+    writeTensors('ids.safetensors', { input: new Tensor([2, 5], BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 10n, 0n, 7n, 7n, 1n])) });
+    const r = heddle('run', '--model', 'lm.json', '--input', 'ids.safetensors', '--output', 'lm-out.safetensors');
+    expect(r.code, r.stderr).toBe(0);
+    expect(readTensors('lm-out.safetensors').get('output')!.shape).toEqual([2, 5, 11]);
+    writeTensors('badids.safetensors', { input: new Tensor([1, 5], BigInt64Array.from([1n, 2n, 11n, 4n, 5n])) });
+    const bad = heddle('run', '--model', 'lm.json', '--input', 'badids.safetensors', '--output', 'lm-bad.safetensors');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/INPUT_INVALID.*11/);
+  });
+});
+
 describe('bad input: clear error, non-zero exit, nothing half-written', () => {
   const cases: [string, () => string[], RegExp][] = [
     ['invalid JSON', () => { writeFileSync(join(dir, 'bad.json'), '{"layers": [ {"type": "dense",'); return ['run', '--model', 'bad.json', '--input', 'in.safetensors', '--output', 'x1.safetensors']; }, /bad\.json.*invalid JSON/],

@@ -2,6 +2,7 @@ import { HeddleError, fail } from '../../core/errors.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../core/io/safetensors.ts';
 import { loadNetworkJSON, loadNetworkSafetensors, loadWeightsSafetensors } from '../../core/io/network_io.ts';
 import { isJsonObject, parseStrictJson } from '../../core/io/strict_json.ts';
+import { layerKinds } from '../../core/layers/registry.ts';
 import { Network } from '../../core/network.ts';
 import { Tensor } from '../../core/tensor.ts';
 import { train } from '../../core/train/index.ts';
@@ -160,4 +161,15 @@ export function infoCommand(o: { model: string; json?: boolean; seed: number }):
       `input ${shape(bp.input_shape)}, output ${shape(bp.output_shape)}, ${bp.total_parameters} parameters\n` +
       lines.join('\n') + '\n',
   );
+}
+
+export function layersCommand(o: { json?: boolean }): void {
+  const kinds = layerKinds().map((k) => ({ type: k.type, aliases: [...k.aliases] }));
+  if (o.json) {
+    process.stdout.write(JSON.stringify(kinds, null, 2) + '\n');
+    return;
+  }
+  const w = Math.max(...kinds.map((k) => k.type.length));
+  process.stdout.write(`${kinds.length} layer types (docs/layers.md has fields, shapes and parameters):\n`);
+  for (const k of kinds) process.stdout.write(`  ${k.type.padEnd(w)}  ${k.aliases.length ? 'aliases: ' + k.aliases.join(', ') : ''}`.trimEnd() + '\n');
 }

@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { HeddleError } from '../../core/errors.ts';
 import { runDemo } from './demo.ts';
-import { gradCommand, infoCommand, runCommand, trainCommand } from './commands.ts';
+import { gradCommand, infoCommand, layersCommand, runCommand, trainCommand } from './commands.ts';
 import { registerConformance } from './conformance.ts';
 import { registerEngineCommands } from '../engine/cli.ts';
 
@@ -73,6 +73,12 @@ program
   .option('--json', 'machine-readable JSON')
   .option('--seed <n>', 'initialization seed', parseSeed, 0)
   .action(infoCommand);
+
+program
+  .command('layers')
+  .description('list every layer type Heddle knows, with its aliases')
+  .option('--json', 'machine-readable JSON')
+  .action(layersCommand);
 
 program
   .command('demo')
