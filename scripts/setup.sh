@@ -30,6 +30,17 @@ if ! dpkg -s chromium >/dev/null 2>&1; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
+# WebGPU tests on CPU adapters: Mesa's lavapipe Vulkan driver (Deno's navigator.gpu uses it) and
+# the Vulkan loader for Dawn (the npm package webgpu, which uses chromium's SwiftShader ICD).
+if ! dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || ! dpkg -s libvulkan1 >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null
+  fi
+fi
+
 # The ABI's code generator and C binding: Debian's flatc 2.0.8 and FlatBuffers headers (the
 # committed bindings come from exactly this flatc), plus cmake and a C/C++ compiler for libheddle.
 abi_pkgs=()
@@ -43,4 +54,38 @@ if [ ${#abi_pkgs[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${abi_pkgs[@]}" >/dev/null
   fi
+fi
+
+# The Python package (bindings/python): Debian's Python 3 with numpy and pytest for its tests, and
+# venv (with pip) for the offline `pip install ./bindings/python` test. Its build needs nothing
+# from PyPI: the in-tree backend compiles libheddle with the g++ and FlatBuffers headers above.
+py_pkgs=()
+for p in python3 python3-numpy python3-pytest python3-venv; do
+  dpkg -s "$p" >/dev/null 2>&1 || py_pkgs+=("$p")
+done
+if [ ${#py_pkgs[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${py_pkgs[@]}" >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${py_pkgs[@]}" >/dev/null
+  fi
+fi
+
+# The .NET binding (bindings/csharp): the .NET 10 SDK (the dotnet machine image has it; elsewhere
+# Debian's apt has dotnet-sdk-10.0 once Microsoft's package source is configured) and the test
+# project's NuGet packages, restored here once: from /opt/nuget/packages where that folder exists
+# (offline), else from the machine's NuGet sources (bindings/csharp/Directory.Build.props). The
+# library itself uses no package; its build compiles libheddle with the cmake and g++ above.
+if ! command -v dotnet >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dotnet-sdk-10.0 >/dev/null 2>&1; then
+    echo "setup: the .NET 10 SDK (dotnet) is missing and apt cannot install dotnet-sdk-10.0: install it for the C# binding (bindings/csharp.test.ts fails without it)" >&2
+  fi
+fi
+if command -v dotnet >/dev/null 2>&1; then
+  for proj in bindings/csharp/Heddle.Tests/Heddle.Tests.csproj bindings/csharp/Heddle.Tool/Heddle.Tool.csproj; do
+    DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 dotnet restore "$proj" -v quiet >/dev/null
+  done
 fi

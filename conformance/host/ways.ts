@@ -112,8 +112,9 @@ function wrapperWay(id: Exclude<WayId, 'ts'>, label: string): WayIn {
     async run(runtime, backend, vectors, ctx) {
       const engine = runtime.engineCommand(ctx);
       if (!engine) throw new RunnerError(`${id}: the engine process cannot start on ${runtime.id}`);
-      const reqFile = path.join(ctx.work, `${process.pid}-${id}-${runtime.id}-request.json`);
-      const outFile = path.join(ctx.work, `${process.pid}-${id}-${runtime.id}-report.json`);
+      // One name per column: the cpu and webgpu columns of a runtime may run at once.
+      const reqFile = path.join(ctx.work, `${process.pid}-${id}-${runtime.id}-${backend}-request.json`);
+      const outFile = path.join(ctx.work, `${process.pid}-${id}-${runtime.id}-${backend}-report.json`);
       fs.writeFileSync(reqFile, JSON.stringify({ backend, vectors: vectors.map(materialize) }));
       try {
         const r = await exec(clientPath(ctx), ['--engine', JSON.stringify(engine), '--backend', backend, reqFile, outFile], { cwd: ctx.tools, timeoutMs: ctx.timeoutMs });
