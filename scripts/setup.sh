@@ -84,7 +84,7 @@ if ! command -v dotnet >/dev/null 2>&1; then
     echo "setup: the .NET 10 SDK (dotnet) is missing and apt cannot install dotnet-sdk-10.0: install it for the C# binding (bindings/csharp.test.ts fails without it)" >&2
   fi
 fi
-if command -v dotnet >/dev/null 2>&1; then
+if command -v dotnet >/dev/null 2>&1 && [ -d bindings/csharp ]; then
   for proj in bindings/csharp/Heddle.Tests/Heddle.Tests.csproj bindings/csharp/Heddle.Tool/Heddle.Tool.csproj; do
     DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 dotnet restore "$proj" -v quiet >/dev/null
   done
