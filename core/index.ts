@@ -14,3 +14,5 @@ export { layerKinds, findKind } from './layers/registry.ts';
 export { ACTIVATIONS, type Activation } from './layers/activations.ts';
 export * from './train/index.ts';
 export * from './io/index.ts';
+export { BACKENDS, type BackendName, type BackendOptions, type BackendReport, type LayerPlacement } from './backend/backend.ts';
+export { acquireWebGpu, WebGpuContext, GPU_LAYER_TYPES, type AdapterReport, type WebGpuOptions, type GpuEntry } from './backend/webgpu/index.ts';

@@ -2,6 +2,9 @@ import { type GridPos, type NetworkConfig, configToJSON, parseNetworkConfig, pos
 import { fail } from './errors.ts';
 import type { JsonObject } from './fields.ts';
 import { type InitSpec, initialize } from './init.ts';
+import { type BackendName, type BackendOptions, type BackendReport, BACKENDS, type NetworkBackend } from './backend/backend.ts';
+import { markChanged } from './backend/versions.ts';
+import { WebGpuBackend } from './backend/webgpu/backend.ts';
 import type { BuildContext, Layer, LayerConfig, Param, RunContext, Shape } from './layers/layer.ts';
 import { kindOf } from './layers/registry.ts';
 import { addInto } from './kernels/linear.ts';
@@ -248,6 +251,71 @@ export class Network {
     return !first.disabled && first.layer.integerInput === true;
   }
 
+  // ---------------------------------------------------------------- backends (docs/webgpu.md)
+  private backendImpl: NetworkBackend | null = null;
+
+  /** The backend forwardAsync runs on: `cpu` (the default) or `webgpu`. */
+  get backend(): BackendName {
+    return this.backendImpl?.name ?? 'cpu';
+  }
+
+  /**
+   * Selects the backend of forwardAsync. `webgpu` acquires a device (from `opts.gpu`, else
+   * navigator.gpu; or runs on `opts.context`) and fails with BACKEND_UNAVAILABLE when there is
+   * none; the previous backend is released only once the new one is ready. Results are the same
+   * bits on every backend.
+   */
+  async useBackend(name: BackendName, opts: BackendOptions = {}): Promise<BackendReport> {
+    if (!(BACKENDS as readonly string[]).includes(name)) fail('CONFIG_INVALID', `unknown backend '${String(name)}'; expected one of ${BACKENDS.join(', ')}`, 'backend');
+    if (name === 'cpu') {
+      this.releaseBackend();
+      return { backend: 'cpu' };
+    }
+    const next = await WebGpuBackend.create(this, opts);
+    this.releaseBackend();
+    this.backendImpl = next;
+    return next.report();
+  }
+
+  /** The selected backend's report (adapter, where each layer runs). */
+  backendReport(): BackendReport {
+    return this.backendImpl ? this.backendImpl.report() : { backend: 'cpu' };
+  }
+
+  /** Frees the backend's device memory and returns to the CPU backend. */
+  releaseBackend(): void {
+    const b = this.backendImpl;
+    this.backendImpl = null;
+    b?.release();
+  }
+
+  /**
+   * Inference on the selected backend: the same contract and the same bits as forward().
+   * On the CPU backend it is forward() itself.
+   */
+  async forwardAsync(input: Tensor<TensorData>, opts: ForwardOptions = {}): Promise<Tensor> {
+    const backend = this.backendImpl;
+    if (!backend) return this.forward(input, opts);
+    this.checkInput(input);
+    const x = flushSubnormals(input);
+    if (!opts.cache) return backend.forward(x);
+    const stateful = this.statefulLayers();
+    for (const l of stateful) l.setCacheMode!(true);
+    try {
+      return await backend.forward(x);
+    } finally {
+      for (const l of stateful) l.setCacheMode!(false);
+    }
+  }
+
+  /**
+   * Tells backends holding copies of the weights that parameter values were written directly
+   * (`param.value.data`); setWeights and the optimizers do this themselves.
+   */
+  markWeightsChanged(): void {
+    for (const { param } of this.named) markChanged(param.value);
+  }
+
   /** All weights by full name (copies). */
   getWeights(): Map<string, Tensor> {
     return new Map(this.named.map(({ name, param }) => [name, param.value.clone()]));
@@ -271,7 +339,11 @@ export class Network {
       const missing = this.named.filter((p) => !weights.has(p.name)).map((p) => p.name);
       if (missing.length) fail('WEIGHTS_INVALID', `missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, where);
     }
-    for (const [name, t] of weights) byName.get(name)!.value.data.set(flushSubnormals(t).data as Float32Array);
+    for (const [name, t] of weights) {
+      const p = byName.get(name)!;
+      p.value.data.set(flushSubnormals(t).data as Float32Array);
+      markChanged(p.value);
+    }
   }
 
   /** Heddle's canonical config JSON (what persistence stores). */

@@ -41,13 +41,13 @@ export type Activation = (typeof ACTIVATIONS)[number];
 
 const ALIASES: Record<string, Activation> = { swish: 'silu', none: 'linear', identity: 'linear' };
 
-const LEAKY_SLOPE = f32(0.01);
-const SQRT1_2 = f32(Math.SQRT1_2);
+export const LEAKY_SLOPE = f32(0.01);
+export const SQRT1_2 = f32(Math.SQRT1_2);
 /** 2/sqrt(pi) * sqrt(1/2) * 0.5 = 1/sqrt(2*pi), PyTorch's kBeta. */
-const GELU_BETA = f32(0.3989422804014327);
-const SELU_SCALE = f32(1.0507009873554804934193349852946);
-const SELU_ALPHA = f32(1.6732632423543772848170429916717);
-const SELU_NEG = mul(SELU_ALPHA, SELU_SCALE);
+export const GELU_BETA = f32(0.3989422804014327);
+export const SELU_SCALE = f32(1.0507009873554804934193349852946);
+export const SELU_ALPHA = f32(1.6732632423543772848170429916717);
+export const SELU_NEG = mul(SELU_ALPHA, SELU_SCALE);
 
 export function parseActivation(f: FieldReader, def: Activation): Activation {
   const found = f.lookup('activation');

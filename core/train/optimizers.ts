@@ -18,6 +18,7 @@
  *   a.lerp(b, w)             -> |w| < 0.5 ? a + w*(b - a) : b - (b - a)*(1 - w)
  */
 import { fail } from '../errors.ts';
+import { markChanged } from '../backend/versions.ts';
 import { describeJson } from '../fields.ts';
 import { add, div, f32, mul, sqrt, sub } from '../math/index.ts';
 import type { NamedParam } from '../network.ts';
@@ -234,6 +235,8 @@ class TorchOptimizer implements Optimizer {
         rmspropStep(s, this.params, state, lr);
         break;
     }
+    // Backends holding copies of the weights (webgpu) upload them again before their next use.
+    for (const { param } of this.params) markChanged(param.value);
     this.t++;
   }
 

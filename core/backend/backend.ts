@@ -1,0 +1,47 @@
+/**
+ * Compute backends of a Network: `cpu` (the reference, always there) and `webgpu`.
+ * Network.useBackend selects one; Network.forwardAsync runs on it (docs/webgpu.md).
+ */
+import type { Tensor, TensorData } from '../tensor.ts';
+import type { AdapterReport, WebGpuContext, WebGpuOptions } from './webgpu/device.ts';
+
+export const BACKENDS = ['cpu', 'webgpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Where one layer runs on the selected backend. */
+export interface LayerPlacement {
+  /** Full name prefix: `layers.3`, `layers.2.branches.0`. */
+  readonly name: string;
+  readonly type: string;
+  readonly device: 'gpu' | 'cpu';
+  /** Why a layer runs on the CPU under the webgpu backend. */
+  readonly reason?: string;
+}
+
+export interface BackendReport {
+  readonly backend: BackendName;
+  /** webgpu: the adapter and the device limits in use. */
+  readonly adapter?: AdapterReport;
+  /** webgpu: every layer (nested ones inside GPU containers too) and where it runs. */
+  readonly layers?: readonly LayerPlacement[];
+  /** webgpu: resident weights and uploads so far (each parameter once, then once per change). */
+  readonly stats?: { readonly uploads: number; readonly residentParams: number; readonly residentBytes: number; readonly plans: number };
+}
+
+export interface BackendOptions extends WebGpuOptions {
+  /**
+   * webgpu: run on this already-acquired context (acquireWebGpu) instead of acquiring a device;
+   * several networks may share one. The network does not destroy a context it was given.
+   */
+  context?: WebGpuContext;
+}
+
+/** A network's binding to a non-CPU backend. */
+export interface NetworkBackend {
+  readonly name: BackendName;
+  report(): BackendReport;
+  /** Inference on a checked, flushed input [batch, ...inputShape]. */
+  forward(input: Tensor<TensorData>): Promise<Tensor>;
+  /** Frees device memory (weights, buffers, plans); destroys the device if the backend acquired it. */
+  release(): void;
+}
