@@ -9,7 +9,7 @@ import type { BuildContext, Layer, LayerConfig, Param, RunContext, Shape } from 
 import { kindOf } from './layers/registry.ts';
 import { addInto } from './kernels/linear.ts';
 import { Prng } from './prng.ts';
-import { Tensor, type TensorData, assertFinite, flushSubnormals, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
+import { Tensor, type TensorData, assertFinite, finiteFlushed, flushSubnormals, shapeEquals, shapeSize, shapeStr } from './tensor.ts';
 
 /** One executable grid slot. */
 export interface GridNode {
@@ -184,7 +184,7 @@ export class Network {
   forwardTape(rawInput: Tensor<TensorData>, opts: { training: boolean; seed: number }): Tape {
     this.checkInput(rawInput);
     // An integer tensor only reaches a first layer that reads ids (checkInput); layers see `Tensor`.
-    const input = flushSubnormals(rawInput) as Tensor;
+    const input = finiteFlushed(rawInput, 'input') as Tensor;
     const stepRng = opts.training ? new Prng(opts.seed) : null;
     const inputs: Tensor[] = [];
     const outputs: Tensor[] = [];
@@ -242,7 +242,6 @@ export class Network {
       fail('SHAPE_MISMATCH', `input has shape ${shapeStr(input.shape)}, expected [batch, ${expect.join(', ')}]`, 'input');
     }
     if (input.shape[0] < 1) fail('SHAPE_MISMATCH', 'input batch is empty', 'input');
-    assertFinite(input, 'input');
   }
 
   /** i32 / i64 inputs are token ids: accepted when the first node (not disabled) reads ids (embedding). */
@@ -297,7 +296,7 @@ export class Network {
     const backend = this.backendImpl;
     if (!backend) return this.forward(input, opts);
     this.checkInput(input);
-    const x = flushSubnormals(input);
+    const x = finiteFlushed(input, 'input');
     if (!opts.cache) return backend.forward(x);
     const stateful = this.statefulLayers();
     for (const l of stateful) l.setCacheMode!(true);
