@@ -16,7 +16,10 @@ fi
 
 # npm dependencies (Deno and Bun come as npm packages that ship their binaries).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 writes lockfiles without other platforms' optional packages (deno, rollup builds)
+  # and then `npm ci` refuses them as out of sync; `npm install` still installs the locked
+  # versions, so fall back to it.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
 
 npm run build --silent >/dev/null
