@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Heddle needs on a fresh Debian 12 machine with Node 20 (run as root or with sudo
 # available for apt). Idempotent: a second run only checks.
+#   scripts/setup.sh          npm packages and the build: enough for the CLI and the demo
+#   scripts/setup.sh --tests  also what the test suite needs (Chromium, Vulkan CPU drivers,
+#                             flatc, cmake/g++, Python, .NET packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +26,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npm run build --silent >/dev/null
+
+[ "${1:-}" = "--tests" ] || exit 0
 
 # Debian's Chromium, headless, for the conformance suite's browser column (playwright-core, a
 # dev dependency, drives /usr/bin/chromium; it downloads no browser of its own).

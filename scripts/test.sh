@@ -3,6 +3,6 @@
 # tests under Node, Deno and Bun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --tests
 npm run typecheck --silent
 npm test
