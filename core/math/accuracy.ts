@@ -19,7 +19,7 @@ export const BOUNDS: Record<string, number> = {
   softplus: 2,
   erf: 1.5,
   erfc: 4,
-  gelu: 5,
+  gelu: 4.5,
   sin: 1,
   cos: 1,
   sqrt: 0.5,

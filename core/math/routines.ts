@@ -114,6 +114,12 @@ const EXP_P = [0x3efffffe, 0x3e2aaa49, 0x3d2aac57, 0x3c091cc2, 0x3ab527b3];
  * r != 0 (checked over every f32 in [-104, 89]), so no product in the polynomial is subnormal.
  */
 function expCore(b: Fn, x: V, xl?: V, wide = false): V {
+  const [s, k] = expParts(b, x, xl, wide);
+  return scalePow2(b, b.f(1).add(s), k);
+}
+
+/** e^(x + xl) = (1 + s) 2^k, unrounded sum and unapplied scale (see expCore). */
+function expParts(b: Fn, x: V, xl?: V, wide = false): [V, V] {
   const t = x.mul(b.c(LOG2E)).add(MAGIC);
   const kf = t.sub(MAGIC).exact();
   const k = t.bits().sub(MAGIC_BITS);
@@ -128,8 +134,7 @@ function expCore(b: Fn, x: V, xl?: V, wide = false): V {
   const lo = nf(r.mul(c(1))).add(c(0));
   const mid = nf(r.mul(c(3))).add(c(2));
   const q = lo.add(nf(r2.mul(mid.add(nf(r2.mul(c(4)))))));
-  const p = b.f(1).add(nf(r.add(nf(r2.mul(q)))));
-  return scalePow2(b, p, k);
+  return [nf(r.add(nf(r2.mul(q)))), k];
 }
 
 const exp = routine('exp', 1, 'e^x. NaN -> NaN, x > 88.72 -> +Inf, results below 2^-126 -> +0.', (b, x) => {
@@ -411,22 +416,32 @@ function negSquare(b: Fn, v: V, half: boolean): [V, V] {
   return [hi, lo];
 }
 
-/** erfc(z) = e^{hi + lo} * G(t) for z in [0.5, 9.3], given -z^2 = hi + lo and t ~ 1/z: returns [e^{hi+lo}, G]. */
-function erfcParts(b: Fn, hi: V, lo: V, t: V): [V, V] {
+/**
+ * erfc(z) = e^{hi + lo} erfcx(z) for z in [0.5, 9.3], given -z^2 = hi + lo and t ~ 1/z.
+ * Returns [s, k, g] with e^{hi+lo} = (1 + s) 2^k and g = erfcx(z): the caller forms
+ * (g + g s) 2^k, one rounding fewer than rounding 1 + s and then the product.
+ */
+function erfcParts(b: Fn, hi: V, lo: V, t: V): [V, V, V] {
   const p1 = t.gt(1);
   const p2 = t.gt(0.5);
   const pick = (g1: number, g2: number, g3: number): V => b.sel(p1, b.c(g1), b.sel(p2, b.c(g2), b.c(g3)));
   const v = b.sel(p2, t.sub(b.sel(p1, b.f(1.5), b.f(0.75))), t.mul(t));
   let g = pick(ERFC_G1[8]!, ERFC_G2[8]!, ERFC_H3[8]!);
   for (let i = 7; i >= 0; i--) g = g.mul(v).add(pick(ERFC_G1[i]!, ERFC_G2[i]!, ERFC_H3[i]!));
-  return [expCore(b, hi, lo), b.sel(p2, g, t.mul(g))];
+  const [s1, k] = expParts(b, hi, lo);
+  return [s1, k, b.sel(p2, g, t.mul(g))];
+}
+
+/** m (1 + s) 2^k for positive normal m (scale exact; below 2^-126 flushes to +0). */
+function timesExp(b: Fn, m: V, s: V, k: V): V {
+  return scalePow2(b, m.add(m.mul(s)), k);
 }
 
 /** erfc(z) for z in [0.5, 9.3]. */
 function erfcPos(b: Fn, z: V): V {
   const [hi, lo] = negSquare(b, z, false);
-  const [ex, g] = erfcParts(b, hi, lo, recipPos(b, z, true));
-  return ex.mul(g);
+  const [s1, k, g] = erfcParts(b, hi, lo, recipPos(b, z, true));
+  return timesExp(b, g, s1, k);
 }
 
 const erf = routine('erf', 1, 'Error function; |x| >= 3.92 gives exactly +-1.', (b, x) => {
@@ -465,11 +480,10 @@ const gelu = routine(
     // x <= -sqrt(1/2): 0.5 x erfc(|x| / sqrt 2), with -x^2/2 split exactly from x itself.
     const ax = x.abs();
     const [hi, lo] = negSquare(b, ax, true);
-    const [ex, g] = erfcParts(b, hi, lo, recipPos(b, ax, true).mul(b.c(SQRT2)));
-    // This order: erfc alone may be subnormal where gelu is not. The sign goes on last, by
-    // bits, so an underflow gives -0 without relying on the sign rules of a zero product.
-    return hx.abs().mul(g).mul(ex).neg();
-
+    const [s1, k, g] = erfcParts(b, hi, lo, recipPos(b, ax, true).mul(b.c(SQRT2)));
+    // 0.5|x| g is applied before 2^k (erfc alone may be subnormal where gelu is not), and the
+    // sign goes on last, by bits, so an underflow gives -0.
+    return timesExp(b, hx.abs().mul(g), s1, k).neg();
   },
 );
 
