@@ -308,6 +308,28 @@ export class Network {
   }
 
   /**
+   * Forward with tape, then backward from dL/d(output) = `dy`, on the selected backend: returns
+   * dL/d(input) and adds every parameter's gradient into its Param.grad (call zeroGrad first
+   * for fresh gradients). The same bits as forwardTape(x, { training: false }) + backward on
+   * every backend. Integer (token id) inputs get a zero dL/d(input), as on the CPU.
+   */
+  async gradAsync(input: Tensor<TensorData>, dy: Tensor): Promise<Tensor> {
+    const backend = this.backendImpl;
+    if (!backend) return this.backward(this.forwardTape(input, { training: false, seed: 0 }), dy);
+    this.checkInput(input);
+    const x = finiteFlushed(input, 'input');
+    const expect = [x.shape[0], ...this.outputShape];
+    if (!(dy instanceof Tensor) || dy.dtype !== 'f32') fail('INPUT_INVALID', 'expected an f32 tensor', 'grad_output');
+    if (!shapeEquals(dy.shape, expect)) fail('SHAPE_MISMATCH', `grad_output has shape ${shapeStr(dy.shape)}, expected ${shapeStr(expect)}`, 'grad_output');
+    return backend.grad(x, finiteFlushed(dy, 'grad_output') as Tensor);
+  }
+
+  /** The selected non-CPU backend, for the training loop (core/train/trainer.ts). */
+  get backendBinding(): NetworkBackend | null {
+    return this.backendImpl;
+  }
+
+  /**
    * Tells backends holding copies of the weights that parameter values were written directly
    * (`param.value.data`); setWeights and the optimizers do this themselves.
    */

@@ -4,6 +4,8 @@
  */
 import type { Tensor, TensorData } from '../tensor.ts';
 import type { AdapterReport, WebGpuContext, WebGpuOptions } from './webgpu/device.ts';
+import type { StepSettings } from './webgpu/train.ts';
+import type { Optimizer } from '../train/optimizers.ts';
 
 export const BACKENDS = ['cpu', 'webgpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -42,6 +44,18 @@ export interface NetworkBackend {
   report(): BackendReport;
   /** Inference on a checked, flushed input [batch, ...inputShape]. */
   forward(input: Tensor<TensorData>): Promise<Tensor>;
+  /**
+   * Forward with tape then backward from dL/dy (training: false, as the conformance grad op):
+   * returns dL/dx and ADDS every parameter's gradient into Param.grad on the host, the same
+   * bits as Network.forwardTape + Network.backward.
+   */
+  grad(input: Tensor<TensorData>, dy: Tensor): Promise<Tensor>;
+  /** One training step (trainAsync); the host copies are updated by finishTraining. */
+  trainStep?(input: Tensor<TensorData>, s: StepSettings): Promise<number>;
+  /** Weights, gradients and the optimizer's state back into the host objects. */
+  finishTraining?(optimizer: Optimizer): Promise<void>;
+  /** A training call failed: host objects keep their values; device copies are refreshed. */
+  abortTraining?(): void;
   /** Frees device memory (weights, buffers, plans); destroys the device if the backend acquired it. */
   release(): void;
 }

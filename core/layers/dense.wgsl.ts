@@ -15,12 +15,13 @@
  *           adapters, where the tiled one takes seconds.
  */
 import { fail } from '../errors.ts';
-import type { GpuCompileContext, GpuLayerKernel, LayerOp } from '../backend/webgpu/kernel.ts';
+import type { GpuCompileContext, GpuLayerKernel, GpuTrainContext, LayerOp, TrainOp } from '../backend/webgpu/kernel.ts';
+import { mapKernel } from '../backend/webgpu/common.ts';
 import { paramOf } from '../backend/webgpu/kernel.ts';
 import type { Kernel, Run, Val } from '../backend/webgpu/run.ts';
 import { type ShaderBinding, grid2d } from '../backend/webgpu/shader.ts';
 import { softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
-import { activationWgsl } from './activations.wgsl.ts';
+import { activationGradWgsl, activationWgsl } from './activations.wgsl.ts';
 import type { Activation } from './activations.ts';
 import type { DenseConfig } from './dense.ts';
 import type { Layer } from './layer.ts';
@@ -48,53 +49,87 @@ export interface LinearSpec {
  * Shared by every layer with a row-wise linear map.
  */
 export function linearKernel(cc: GpuCompileContext, s: LinearSpec): Promise<Kernel> {
-  return s.rows >= TILED_MIN && s.outF >= TILED_MIN ? tiledKernel(cc, s) : directKernel(cc, s);
-}
-
-function linearBuffers(s: LinearSpec): ShaderBinding[] {
-  return [
-    { name: 'x', access: 'read' },
-    { name: 'w', access: 'read' },
-    ...(s.bias ? [{ name: 'b', access: 'read' as const }] : []),
-    { name: 'y', access: 'read_write' },
-  ];
-}
-
-function directKernel(cc: GpuCompileContext, s: LinearSpec): Promise<Kernel> {
   const act = activationWgsl(s.activation);
-  const g = grid2d(Math.ceil((s.rows * s.outF) / DIRECT_WG), cc.maxWorkgroups);
+  return gemmKernel(cc, {
+    label: s.label,
+    m: s.rows,
+    n: s.outF,
+    k: s.inF,
+    a: { name: 'x', at: (i, t) => `${i} * ${s.inF}u + ${t}` },
+    b: { name: 'w', at: (j, t) => `${j} * ${s.inF}u + ${t}` },
+    extra: s.bias ? [{ name: 'b', access: 'read' }] : [],
+    out: { name: 'y', access: 'read_write' },
+    math: act.math,
+    decls: act.decl,
+    epilogue: (acc, i, j) => `${s.bias ? `${acc} = h_add(${acc}, b[${j}]);
+` : ''}y[${i} * ${s.outF}u + ${j}] = heddle_act(${acc});`,
+  });
+}
+
+/**
+ * A sum of products C[i, j] = sum over t = 0..k-1 ascending of A(i, t) * B(j, t), from +0,
+ * each product through h_mul and each addition through h_add, then `epilogue` per element
+ * (i < m, j < n). A and B are read through index expressions, so one generator serves the
+ * forward (x . W^T), dL/dx (dy . W) and dL/dW (dy^T . x) of every row-wise linear map.
+ * Binds a, b, then `extra` (in order), then `out`.
+ */
+export interface GemmSpec {
+  readonly label: string;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly a: { readonly name: string; at(i: string, t: string): string };
+  readonly b: { readonly name: string; at(j: string, t: string): string };
+  readonly extra: readonly ShaderBinding[];
+  readonly out: ShaderBinding;
+  readonly math?: readonly string[];
+  readonly decls?: string;
+  /** WGSL statements with the accumulator (a `var`) and the u32 indices in scope. */
+  epilogue(acc: string, i: string, j: string): string;
+}
+
+/** Tiled when both m and n are >= TILED_MIN, else one invocation per element; the same bits. */
+export function gemmKernel(cc: GpuCompileContext, s: GemmSpec): Promise<Kernel> {
+  return s.m >= TILED_MIN && s.n >= TILED_MIN ? tiledKernel(cc, s) : directKernel(cc, s);
+}
+
+function gemmBuffers(s: GemmSpec): ShaderBinding[] {
+  return [{ name: s.a.name, access: 'read' }, { name: s.b.name, access: 'read' }, ...s.extra, s.out];
+}
+
+function directKernel(cc: GpuCompileContext, s: GemmSpec): Promise<Kernel> {
+  const g = grid2d(Math.ceil((s.m * s.n) / DIRECT_WG), cc.maxWorkgroups);
   return cc.kernel(
     {
       label: `${s.label} direct`,
-      buffers: linearBuffers(s),
-      math: act.math,
-      consts: { R: s.rows, K: s.inF, O: s.outF, NX: g.x },
-      decls: act.decl,
+      buffers: gemmBuffers(s),
+      math: s.math,
+      consts: { M: s.m, N: s.n, K: s.k, NX: g.x },
+      decls: s.decls,
       workgroupSize: [DIRECT_WG],
       body: `  let idx = (wid.y * NX + wid.x) * ${DIRECT_WG}u + lid.x;
-  if (idx >= R * O) { return; }
-  let r = idx / O;
-  let o = idx - r * O;
+  if (idx >= M * N) { return; }
+  let i = idx / N;
+  let j = idx - i * N;
   var acc = 0.0;
-  for (var k = 0u; k < K; k++) {
-    acc = h_add(acc, h_mul(w[o * K + k], x[r * K + k]));
+  for (var t = 0u; t < K; t++) {
+    acc = h_add(acc, h_mul(${s.b.name}[${s.b.at('j', 't')}], ${s.a.name}[${s.a.at('i', 't')}]));
   }
-${s.bias ? '  acc = h_add(acc, b[o]);\n' : ''}  y[idx] = heddle_act(acc);`,
+  ${s.epilogue('acc', 'i', 'j')}`,
     },
     [g.x, g.y],
   );
 }
 
-function tiledKernel(cc: GpuCompileContext, s: LinearSpec): Promise<Kernel> {
-  const wx = Math.ceil(s.outF / TILE);
-  const wy = Math.ceil(s.rows / TILE);
+function tiledKernel(cc: GpuCompileContext, s: GemmSpec): Promise<Kernel> {
+  const wx = Math.ceil(s.n / TILE);
+  const wy = Math.ceil(s.m / TILE);
   if (wx > cc.maxWorkgroups || wy > cc.maxWorkgroups) {
-    fail('UNSUPPORTED', `${s.rows} rows x ${s.outF} outputs exceed the adapter's dispatch limit (${cc.maxWorkgroups} workgroups of ${TILE} per dimension)`, s.label);
+    fail('UNSUPPORTED', `${s.m} x ${s.n} outputs exceed the adapter's dispatch limit (${cc.maxWorkgroups} workgroups of ${TILE} per dimension)`, s.label);
   }
-  const act = activationWgsl(s.activation);
-  const decls = `var<workgroup> xs: array<f32, ${TILE * TK}>;
-var<workgroup> ws: array<f32, ${TILE * TK}>;
-${act.decl}`;
+  const decls = `var<workgroup> as_: array<f32, ${TILE * TK}>;
+var<workgroup> bs_: array<f32, ${TILE * TK}>;
+${s.decls ?? ''}`;
   const loads = TILE * TK / (THREADS * THREADS);
   const body = `  let row0 = wid.y * ${TILE}u;
   let col0 = wid.x * ${TILE}u;
@@ -104,42 +139,42 @@ ${act.decl}`;
       let e = li + l * ${THREADS * THREADS}u;
       let m = e / ${TK}u;
       let gk = k0 + (e % ${TK}u);
-      var xv = 0.0;
-      if (row0 + m < R && gk < K) { xv = x[(row0 + m) * K + gk]; }
-      xs[e] = xv;
-      var wv = 0.0;
-      if (col0 + m < O && gk < K) { wv = w[(col0 + m) * K + gk]; }
-      ws[e] = wv;
+      var av = 0.0;
+      if (row0 + m < M && gk < K) { av = ${s.a.name}[${s.a.at('(row0 + m)', 'gk')}]; }
+      as_[e] = av;
+      var bv = 0.0;
+      if (col0 + m < N && gk < K) { bv = ${s.b.name}[${s.b.at('(col0 + m)', 'gk')}]; }
+      bs_[e] = bv;
     }
     workgroupBarrier();
     let kn = min(${TK}u, K - k0);
     for (var kk = 0u; kk < kn; kk++) {
-      for (var i = 0u; i < ${PER}u; i++) {
-        let xv = xs[(lid.y + i * ${THREADS}u) * ${TK}u + kk];
-        for (var j = 0u; j < ${PER}u; j++) {
-          let a = i * ${PER}u + j;
-          acc[a] = h_add(acc[a], h_mul(ws[(lid.x + j * ${THREADS}u) * ${TK}u + kk], xv));
+      for (var ii = 0u; ii < ${PER}u; ii++) {
+        let av = as_[(lid.y + ii * ${THREADS}u) * ${TK}u + kk];
+        for (var jj = 0u; jj < ${PER}u; jj++) {
+          let q = ii * ${PER}u + jj;
+          acc[q] = h_add(acc[q], h_mul(bs_[(lid.x + jj * ${THREADS}u) * ${TK}u + kk], av));
         }
       }
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${PER}u; i++) {
-    let r = row0 + lid.y + i * ${THREADS}u;
-    for (var j = 0u; j < ${PER}u; j++) {
-      let o = col0 + lid.x + j * ${THREADS}u;
-      if (r < R && o < O) {
-        var v = acc[i * ${PER}u + j];
-${s.bias ? '        v = h_add(v, b[o]);\n' : ''}        y[r * O + o] = heddle_act(v);
+  for (var ii = 0u; ii < ${PER}u; ii++) {
+    let i = row0 + lid.y + ii * ${THREADS}u;
+    for (var jj = 0u; jj < ${PER}u; jj++) {
+      let j = col0 + lid.x + jj * ${THREADS}u;
+      if (i < M && j < N) {
+        var v = acc[ii * ${PER}u + jj];
+        ${s.epilogue('v', 'i', 'j')}
       }
     }
   }`;
   return cc.kernel(
     {
       label: `${s.label} tiled`,
-      buffers: linearBuffers(s),
-      math: act.math,
-      consts: { R: s.rows, K: s.inF, O: s.outF },
+      buffers: gemmBuffers(s),
+      math: s.math,
+      consts: { M: s.m, N: s.n, K: s.k },
       decls,
       workgroupSize: [THREADS, THREADS],
       body,
@@ -173,6 +208,109 @@ export const denseGpu: GpuLayerKernel = {
       const y = run.output(outShape);
       run.dispatch(sm, [pre.buffer, y.buffer]);
       return y;
+    };
+  },
+  trainUnsupported(layer: Layer): string | null {
+    return (layer.config as DenseConfig).activation === 'softmax' ? 'dense with a softmax activation trains on the CPU (no GPU softmax backward yet)' : null;
+  },
+  /**
+   * Training: pre = x . W^T + b (the forward's linear kernel), post = act(pre) (element-wise,
+   * the same heddle_act); backward in dense.ts's order: dpre = act'(pre, post, dy), then
+   * dW[o,k] += sum over r ascending of dpre[r,o] * x[r,k] (fresh +0 accumulator, then added
+   * into the gradient), db[o] += sum over r of dpre[r,o], dx[r,k] = sum over o ascending of
+   * dpre[r,o] * W[o,k] from +0.
+   */
+  async compileTrain(layer: Layer, cc: GpuTrainContext): Promise<TrainOp> {
+    const cfg = layer.config as DenseConfig;
+    const inF = cfg.input_height, outF = cfg.output_height;
+    const act = cfg.activation as Exclude<Activation, 'softmax'>;
+    const perSample = layer.inputShape.reduce((a, b) => a * b, 1);
+    const rows = (cc.batch * perSample) / inF;
+    const outShape = [cc.batch, ...layer.outputShape];
+    const inShape = [cc.batch, ...layer.inputShape];
+    const w = paramOf(layer, 'weight')!;
+    const b = paramOf(layer, 'bias');
+    cc.need(rows * Math.max(inF, outF), `${cc.prefix} (dense) activations`);
+    const label = `${cc.prefix} dense ${rows}x${inF}->${outF}`;
+    const lin = await linearKernel(cc, { label: `${label} pre`, rows, inF, outF, bias: b !== null, activation: 'linear' });
+    const fwd = activationWgsl(act);
+    const actK = act === 'linear' ? null : await mapKernel(cc, { label: `${label} ${act}`, n: rows * outF, inputs: ['a'], expr: 'heddle_act(a[i])', math: fwd.math, decls: fwd.decl });
+    const g = activationGradWgsl(act);
+    const dactK = act === 'linear' ? null : await mapKernel(cc, { label: `${label} d${act}`, n: rows * outF, inputs: ['pre', 'post', 'dy'], expr: 'heddle_act_grad(pre[i], post[i], dy[i])', math: g.math, decls: g.decl });
+    const dW = await gemmKernel(cc, {
+      label: `${label} dW`,
+      m: outF,
+      n: inF,
+      k: rows,
+      a: { name: 'dp', at: (i, t) => `${t} * ${outF}u + ${i}` },
+      b: { name: 'x', at: (j, t) => `${t} * ${inF}u + ${j}` },
+      extra: [],
+      out: { name: 'gw', access: 'read_write' },
+      epilogue: (acc, i, j) => `gw[${i} * ${inF}u + ${j}] = h_add(gw[${i} * ${inF}u + ${j}], ${acc});`,
+    });
+    const dB = b
+      ? await cc.kernel(
+          {
+            label: `${label} db`,
+            buffers: [{ name: 'dp', access: 'read' }, { name: 'gb', access: 'read_write' }],
+            consts: { R: rows, O: outF },
+            workgroupSize: [64],
+            body: `  let o = gid.x;
+  if (o >= O) { return; }
+  var acc = 0.0;
+  for (var r = 0u; r < R; r++) { acc = h_add(acc, dp[r * O + o]); }
+  gb[o] = h_add(gb[o], acc);`,
+          },
+          [Math.ceil(outF / 64)],
+        )
+      : null;
+    const dX = await gemmKernel(cc, {
+      label: `${label} dx`,
+      m: rows,
+      n: inF,
+      k: outF,
+      a: { name: 'dp', at: (i, t) => `${i} * ${outF}u + ${t}` },
+      b: { name: 'w', at: (j, t) => `${t} * ${inF}u + ${j}` },
+      extra: [],
+      out: { name: 'dx', access: 'read_write' },
+      epilogue: (acc, i, j) => `dx[${i} * ${inF}u + ${j}] = ${acc};`,
+    });
+    const wb = cc.weight(w);
+    const bb = b ? cc.weight(b) : null;
+    const gw = cc.grad(w);
+    const gb = b ? cc.grad(b) : null;
+    interface Saved {
+      x: Val;
+      pre: Val;
+      post: Val;
+    }
+    return {
+      async forward(run: Run, xv: Val) {
+        const x = run.gpu(xv);
+        const pre = run.output(outShape);
+        run.dispatch(lin, bb ? [x.buffer, wb, bb, pre.buffer] : [x.buffer, wb, pre.buffer]);
+        let post = pre;
+        if (actK) {
+          post = run.output(outShape);
+          run.dispatch(actK, [pre.buffer, post.buffer]);
+        }
+        return { y: post, saved: { x, pre, post } satisfies Saved };
+      },
+      async backward(run: Run, saved: unknown, dyv: Val) {
+        const s = saved as Saved;
+        const dy = run.gpu(dyv);
+        let dp = dy;
+        if (dactK) {
+          dp = run.output(outShape);
+          run.dispatch(dactK, [run.gpu(s.pre).buffer, run.gpu(s.post).buffer, dy.buffer, dp.buffer]);
+        }
+        const x = run.gpu(s.x);
+        run.dispatch(dW, [dp.buffer, x.buffer, gw]);
+        if (dB && gb) run.dispatch(dB, [dp.buffer, gb]);
+        const dx = run.output(inShape);
+        run.dispatch(dX, [dp.buffer, wb, dx.buffer]);
+        return { dx };
+      },
     };
   },
 };

@@ -1,6 +1,6 @@
 /** residual on the GPU: y[i] = f32(x[i] + skip[i]), flushed (h_add), as residual.ts. */
 import { mapKernel } from '../backend/webgpu/common.ts';
-import type { GpuCompileContext, GpuLayerKernel, LayerOp } from '../backend/webgpu/kernel.ts';
+import type { GpuCompileContext, GpuLayerKernel, GpuTrainContext, LayerOp, TrainOp } from '../backend/webgpu/kernel.ts';
 import type { Run, Val } from '../backend/webgpu/run.ts';
 import { fail } from '../errors.ts';
 import type { Layer } from './layer.ts';
@@ -19,6 +19,19 @@ export const residualGpu: GpuLayerKernel = {
       const y = run.output(outShape);
       run.dispatch(kernel, [x.buffer, skip.buffer, y.buffer]);
       return y;
+    };
+  },
+  /** Training: the same forward; backward hands dy to both inputs (residual.ts copies it twice). */
+  async compileTrain(layer: Layer, cc: GpuTrainContext): Promise<TrainOp> {
+    const op = await residualGpu.compile(layer, cc);
+    return {
+      async forward(run: Run, x: Val, _ctx, skip?: Val) {
+        return { y: await op(run, x, skip), saved: null };
+      },
+      async backward(_run: Run, _saved: unknown, dy: Val) {
+        // Gradients are never written in place, so both inputs may share dy's buffer.
+        return { dx: dy, dskip: dy };
+      },
     };
   },
 };

@@ -70,9 +70,21 @@ export interface TrainResult {
   readonly optimizer: Optimizer;
 }
 
-export function train(net: Network, data: TrainData, opts: TrainOptions): TrainResult {
-  const plan = prepare(net, data, opts);
-  const { n, epochs, batchSize, lossName, optimizer, schedule, interval, clipNorm, shuffle, root } = plan;
+/** One step the loop asks for: the batch, its target, the learning rate and the step's seed. */
+interface StepRequest {
+  readonly x: Tensor;
+  readonly y: Tensor<TensorData>;
+  readonly lr: number;
+  readonly seed: number;
+}
+
+/**
+ * The training loop of both train and trainAsync: yields each step's request and receives the
+ * step's loss. Bookkeeping (batches, order, schedule, progress, epoch losses) is the same code
+ * on every backend; only the step differs.
+ */
+function* trainingLoop(plan: Plan, data: TrainData, onProgress: TrainOptions['onProgress']): Generator<StepRequest, TrainResult, number> {
+  const { n, epochs, batchSize, optimizer, schedule, interval, shuffle, root } = plan;
   const stepsPerEpoch = Math.ceil(n / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
   const inSample = data.inputs.size / n;
@@ -89,20 +101,61 @@ export function train(net: Network, data: TrainData, opts: TrainOptions): TrainR
       const x = gather(data.inputs, order, start, count, inSample);
       const y = flushSubnormals(gather(data.targets, order, start, count, tgtSample));
       const lr = schedule ? schedule.lrAt(interval === 'step' ? globalStep : epoch) : optimizer.spec.lr;
-      net.zeroGrad();
-      const tape = net.forwardTape(x, { training: true, seed: root.fork(`step.${globalStep}`).seed });
-      const out = tape.outputs[tape.outputs.length - 1];
-      const { loss, grad } = computeLoss(lossName, out, y);
-      net.backward(tape, grad);
-      if (clipNorm !== undefined) clipGradNorm(optimizer.params, clipNorm);
-      optimizer.step(lr);
+      const loss = yield { x, y, lr, seed: root.fork(`step.${globalStep}`).seed };
       globalStep++;
       weighted = add(weighted, mul(loss, f32(count)));
-      opts.onProgress?.({ epoch, step: globalStep, stepsPerEpoch, totalSteps, loss, lr });
+      onProgress?.({ epoch, step: globalStep, stepsPerEpoch, totalSteps, loss, lr });
     }
     epochLosses.push(div(weighted, fN));
   }
   return { finalLoss: epochLosses[epochLosses.length - 1], epochLosses, steps: globalStep, optimizer };
+}
+
+export function train(net: Network, data: TrainData, opts: TrainOptions): TrainResult {
+  const plan = prepare(net, data, opts);
+  const { lossName, optimizer, clipNorm } = plan;
+  const loop = trainingLoop(plan, data, opts.onProgress);
+  let next = loop.next();
+  while (!next.done) {
+    const { x, y, lr, seed } = next.value;
+    net.zeroGrad();
+    const tape = net.forwardTape(x, { training: true, seed });
+    const out = tape.outputs[tape.outputs.length - 1];
+    const { loss, grad } = computeLoss(lossName, out, y);
+    net.backward(tape, grad);
+    if (clipNorm !== undefined) clipGradNorm(optimizer.params, clipNorm);
+    optimizer.step(lr);
+    next = loop.next(loss);
+  }
+  return next.value;
+}
+
+/**
+ * train() on the network's selected backend (Network.useBackend): on the CPU backend it is
+ * train itself; on webgpu every step (forward, backward, clipping, the optimizer update) runs
+ * on the GPU with the loss on the host, and the weights, gradients and optimizer state come
+ * back to the host objects when the call ends. The same bits as train() on every backend. A
+ * call that fails leaves the network's weights and the optimizer as they were.
+ */
+export async function trainAsync(net: Network, data: TrainData, opts: TrainOptions): Promise<TrainResult> {
+  const gpu = net.backendBinding;
+  if (!gpu || !gpu.trainStep) return train(net, data, opts);
+  const plan = prepare(net, data, opts);
+  const { lossName, optimizer, clipNorm } = plan;
+  const loop = trainingLoop(plan, data, opts.onProgress);
+  try {
+    let next = loop.next();
+    while (!next.done) {
+      const { x, y, lr, seed } = next.value;
+      const loss = await gpu.trainStep(x, { loss: lossName, target: y, optimizer, lr, clipNorm, seed });
+      next = loop.next(loss);
+    }
+    await gpu.finishTraining!(optimizer);
+    return next.value;
+  } catch (e) {
+    gpu.abortTraining!();
+    throw e;
+  }
 }
 
 interface Plan {

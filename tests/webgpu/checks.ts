@@ -13,6 +13,13 @@ import { Network } from '../../core/network.ts';
 import { Prng } from '../../core/prng.ts';
 import { Tensor } from '../../core/tensor.ts';
 import { createOptimizer } from '../../core/train/optimizers.ts';
+import { train, trainAsync } from '../../core/train/trainer.ts';
+import { attentionCases } from './cases/attention.ts';
+import { convCases } from './cases/conv.ts';
+import { recurrentCases } from './cases/recurrent.ts';
+import { softmaxCases } from './cases/softmax.ts';
+import { tokensCases } from './cases/tokens.ts';
+import { trainingCases } from './cases/training.ts';
 
 /**
  * random: uniform; hard: a mix of zeros, tiny, huge and subnormal values; tiny: magnitudes
@@ -36,7 +43,16 @@ export interface CheckCase {
   /** Fixed values for some parameters (by full name), instead of `weights`. */
   readonly fixed?: Readonly<Record<string, (shape: readonly number[]) => Float32Array>>;
   /** Extra steps between runs (weights changed, backend switched): see runCase. */
-  readonly scenario?: 'switch' | 'setWeights' | 'optimizer' | 'fallback';
+  /**
+   * Extra steps between runs (weights changed, backend switched): see runCase.
+   * grad: also compares net.gradAsync (forward with tape + backward on the GPU) with
+   * forwardTape + backward on the CPU: dL/dx and every parameter gradient, for a seeded dL/dy.
+   * train: trains a copy on the CPU (trainer.train) and this network with trainAsync on the GPU
+   * (`train` options below), then compares step losses, weights and optimizer state.
+   */
+  readonly scenario?: 'switch' | 'setWeights' | 'optimizer' | 'fallback' | 'grad' | 'train';
+  /** For scenario train: loss, optimizer, epochs, batch size, clipping, schedule (TrainOptions fields). */
+  readonly train?: { loss?: 'mse' | 'cross_entropy'; optimizer?: unknown; epochs?: number; batchSize?: number; clipNorm?: number; schedule?: unknown; shuffle?: boolean; samples?: number };
 }
 
 export interface CheckResult {
@@ -241,6 +257,7 @@ export function buildCases(quick = false, large = false): CheckCase[] {
     add({ name: 'large: softmax 5000 wide x8', kernel: 'large', config: { input_shape: [5000], layers: [{ type: 'softmax' }] }, batches: [8], inputs: 'random', weights: 'random' });
     add({ name: 'large: mlp 256-512-512-10 x256 rows', kernel: 'large', config: { input_shape: [256], layers: [dense(256, 512, 'relu'), { type: 'layer_norm', norm_size: 512 }, dense(512, 512, 'silu'), dense(512, 10), { type: 'softmax' }] }, batches: [256], inputs: 'random', weights: 'random' });
   }
+  for (const group of [convCases, recurrentCases, attentionCases, tokensCases, softmaxCases, trainingCases]) for (const c of group(quick, large)) add(c);
   return cases;
 }
 
@@ -305,6 +322,17 @@ export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promi
       const cpu = net.forward(x);
       const gpu = await net.forwardAsync(x);
       check(cpu, gpu, `batch ${batch}`);
+      if (c.scenario === 'grad') {
+        const dy = new Tensor(cpu.shape, values(cpu.size, c.inputs === 'ids' ? 'random' : c.inputs, xr.fork('dy')));
+        net.zeroGrad();
+        const tape = net.forwardTape(x, { training: false, seed: 0 });
+        const dxCpu = net.backward(tape, dy);
+        const gradsCpu = net.parameters().map(({ name, param }) => ({ name, g: param.grad.clone() }));
+        net.zeroGrad();
+        const dxGpu = await net.gradAsync(x, dy);
+        if (x.dtype === 'f32') check(dxCpu, dxGpu, `batch ${batch} dL/dx`);
+        net.parameters().forEach(({ param }, j) => check(gradsCpu[j].g, param.grad, `batch ${batch} ${gradsCpu[j].name}.grad`));
+      }
       if (c.scenario === 'switch') {
         await net.useBackend('cpu');
         check(cpu, await net.forwardAsync(x), 'after switching to cpu');
@@ -337,6 +365,12 @@ export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promi
         }
       }
     }
+    if (c.scenario === 'train') {
+      const r = await compareTraining(net, c, rng.fork('train'));
+      valuesCompared += r.values;
+      mismatches += r.mismatches;
+      first ??= r.first;
+    }
     if (c.scenario === 'fallback' && fallbacks.length === 0) {
       mismatches++;
       first ??= 'expected CPU fallbacks';
@@ -348,6 +382,63 @@ export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promi
   } finally {
     net.releaseBackend();
   }
+}
+
+/**
+ * Trains a copy of `net` on the CPU (train) and `net` itself on its GPU backend (trainAsync),
+ * from the same weights, data and options; compares every step loss, the final weights and the
+ * optimizer state bit for bit.
+ */
+async function compareTraining(net: Network, c: CheckCase, rng: Prng): Promise<{ values: number; mismatches: number; first?: string }> {
+  const t = c.train ?? {};
+  const n = t.samples ?? 6;
+  const loss = t.loss ?? 'mse';
+  const xShape = [n, ...net.inputShape];
+  const inputs = new Tensor(xShape, values(xShape.reduce((a, b) => a * b, 1), c.inputs === 'ids' ? 'random' : c.inputs, rng.fork('x')));
+  const outShape = [n, ...net.outputShape];
+  const classes = outShape[outShape.length - 1];
+  const targets = loss === 'cross_entropy'
+    ? new Tensor(outShape.slice(0, -1), Int32Array.from({ length: outShape.slice(0, -1).reduce((a, b) => a * b, 1) }, () => rng.int(classes)))
+    : new Tensor(outShape, values(outShape.reduce((a, b) => a * b, 1), 'random', rng.fork('y')));
+  const opts = { epochs: t.epochs ?? 2, batchSize: t.batchSize ?? 4, loss, optimizer: (t.optimizer ?? { type: 'sgd', lr: 0.05 }) as never, clipNorm: t.clipNorm, schedule: t.schedule as never, shuffle: t.shuffle ?? false, seed: 11 };
+  const twin = Network.fromJSON(c.config, { seed: 1 });
+  twin.setWeights(net.getWeights());
+  const lossesCpu: number[] = [];
+  const lossesGpu: number[] = [];
+  const rc = train(twin, { inputs, targets }, { ...opts, onProgress: (p) => lossesCpu.push(p.loss) });
+  const rg = await trainAsync(net, { inputs, targets }, { ...opts, onProgress: (p) => lossesGpu.push(p.loss) });
+  let compared = 0;
+  let mismatches = 0;
+  let first: string | undefined;
+  const cmp = (a: Float32Array, b: Float32Array, what: string): void => {
+    const r = compareBits(a, b);
+    compared += a.length;
+    mismatches += r.mismatches;
+    if (r.first) first ??= `${what}: ${r.first}`;
+  };
+  cmp(Float32Array.from(lossesCpu), Float32Array.from(lossesGpu), 'step losses');
+  cmp(Float32Array.from(rc.epochLosses), Float32Array.from(rg.epochLosses), 'epoch losses');
+  const wc = twin.getWeights();
+  for (const [name, w] of net.getWeights()) cmp(wc.get(name)!.data as Float32Array, w.data as Float32Array, name);
+  const sc = rc.optimizer.exportState();
+  const sg = rg.optimizer.exportState();
+  if (sc.step !== sg.step) {
+    mismatches++;
+    first ??= `optimizer steps ${sc.step} vs ${sg.step}`;
+  }
+  for (const [name, tc] of sc.tensors) {
+    const tg = sg.tensors.get(name);
+    if (!tg) {
+      mismatches++;
+      first ??= `optimizer state ${name} missing after trainAsync`;
+      continue;
+    }
+    cmp(tc.data as Float32Array, tg.data as Float32Array, `optimizer ${name}`);
+  }
+  // the CPU forward after GPU training sees the trained weights (read back)
+  const x1 = new Tensor([1, ...net.inputShape], inputs.data.slice(0, inputs.size / n) as Float32Array);
+  cmp(twin.forward(x1).data as Float32Array, (await net.forwardAsync(x1)).data as Float32Array, 'forward after training');
+  return { values: compared, mismatches, first };
 }
 
 export async function runChecks(ctx: WebGpuContext, opts: { quick?: boolean; large?: boolean; filter?: string; log?: (line: string) => void } = {}): Promise<CheckResult[]> {

@@ -59,6 +59,7 @@ export type GpuCommandBuffer = object;
 export interface GpuCommandEncoder {
   beginComputePass(descriptor?: { label?: string }): GpuComputePass;
   copyBufferToBuffer(src: GpuBuffer, srcOffset: number, dst: GpuBuffer, dstOffset: number, size: number): void;
+  clearBuffer(buffer: GpuBuffer, offset?: number, size?: number): void;
   finish(): GpuCommandBuffer;
 }
 

@@ -3,17 +3,27 @@
  * core/layers/<type>.wgsl.ts). A type missing here, or a config whose kernel reports it
  * unsupported, runs on the CPU with its data moved (docs/webgpu.md lists them).
  */
+import { convGpuKernels } from '../../layers/conv.wgsl.ts';
 import { denseGpu } from '../../layers/dense.wgsl.ts';
+import { embeddingGpuKernels } from '../../layers/embedding.wgsl.ts';
+import { kmeansGpuKernels } from '../../layers/kmeans.wgsl.ts';
 import { layerNormGpu } from '../../layers/layer_norm.wgsl.ts';
+import { multiHeadAttentionGpuKernels } from '../../layers/multi_head_attention.wgsl.ts';
 import { parallelGpu } from '../../layers/parallel.wgsl.ts';
+import { recurrentGpuKernels } from '../../layers/recurrent.wgsl.ts';
 import { residualGpu } from '../../layers/residual.wgsl.ts';
 import { rmsNormGpu } from '../../layers/rms_norm.wgsl.ts';
 import { sequentialGpu } from '../../layers/sequential.wgsl.ts';
 import { softmaxGpu } from '../../layers/softmax.wgsl.ts';
+import { swigluGpuKernels } from '../../layers/swiglu.wgsl.ts';
 import type { Layer } from '../../layers/layer.ts';
 import type { GpuLayerKernel } from './kernel.ts';
 
-const KERNELS: readonly GpuLayerKernel[] = [denseGpu, layerNormGpu, rmsNormGpu, softmaxGpu, residualGpu, sequentialGpu, parallelGpu];
+const KERNELS: readonly GpuLayerKernel[] = [
+  denseGpu, layerNormGpu, rmsNormGpu, softmaxGpu, residualGpu, sequentialGpu, parallelGpu,
+  ...convGpuKernels, ...recurrentGpuKernels, ...multiHeadAttentionGpuKernels,
+  ...swigluGpuKernels, ...embeddingGpuKernels, ...kmeansGpuKernels,
+];
 const BY_TYPE = new Map(KERNELS.map((k) => [k.type, k]));
 
 /** Layer types with a GPU forward (some configs may still fall back: see gpuKernelFor). */

@@ -152,6 +152,46 @@ export class Run {
     this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
+  /** Fills a buffer with +0.0 (zero bits), in recording order. */
+  clear(buffer: GpuBuffer, bytes = buffer.size): void {
+    this.endPass();
+    this.enc().clearBuffer(buffer, 0, bytes);
+  }
+
+  /** Uploads host values into an existing buffer, after everything recorded so far has run. */
+  write(buffer: GpuBuffer, data: Float32Array | Uint32Array): void {
+    // queue.writeBuffer is ordered before command buffers submitted later: submit what was
+    // recorded first, so commands recorded earlier do not see the new contents.
+    this.submit();
+    if (data.length > 0) this.ctx.device.queue.writeBuffer(buffer, 0, data);
+  }
+
+  /** Several values on the host with one submission (read-backs of many buffers at once). */
+  async cpuMany(vals: readonly GpuVal[]): Promise<Float32Array[]> {
+    const stagings: GpuBuffer[] = [];
+    for (const v of vals) {
+      const bytes = shapeSize(v.shape) * 4;
+      const staging = this.pools.staging.take(this.ctx, bytes);
+      this.staged.push(staging);
+      stagings.push(staging);
+      if (bytes > 0) this.copy(v.buffer, 0, staging, 0, bytes);
+    }
+    this.submit();
+    try {
+      await Promise.all(stagings.map((b) => b.mapAsync(MAP_READ, 0, b.size)));
+    } catch (e) {
+      this.ctx.check();
+      throw e;
+    }
+    return vals.map((v, i) => {
+      const n = shapeSize(v.shape);
+      const out = new Float32Array(n);
+      out.set(new Float32Array(stagings[i].getMappedRange(0, stagings[i].size), 0, n));
+      stagings[i].unmap();
+      return out;
+    });
+  }
+
   private submit(): void {
     this.endPass();
     if (this.encoder) {

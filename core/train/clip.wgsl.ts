@@ -1,0 +1,50 @@
+/**
+ * Global-norm gradient clipping on the GPU, in clip.ts's canonical order: one running f32 sum
+ * S over every parameter in parameters() order, each parameter's elements ascending, from +0.
+ * That single chain of additions is sequential by definition, so it runs in one invocation per
+ * parameter (the sum carried in a one-element buffer from parameter to parameter); then
+ * coef = max_norm / (sqrt(S) + 1e-6), and when coef < 1 every gradient is scaled by it.
+ */
+import type { ShaderSpec } from '../backend/webgpu/shader.ts';
+import { f32Lit } from '../backend/webgpu/shader.ts';
+import { f32 } from '../math/index.ts';
+
+/** s[0] = s[0] + g[0]^2 + ... + g[n-1]^2, each step rounded and flushed. Binds g, s. */
+export function normAccumulateShader(n: number, label: string): ShaderSpec {
+  return {
+    label,
+    buffers: [{ name: 'g', access: 'read' }, { name: 's', access: 'read_write' }],
+    consts: { N: n },
+    workgroupSize: [1],
+    body: `  var acc = s[0];
+  for (var i = 0u; i < N; i++) { acc = h_add(acc, h_mul(g[i], g[i])); }
+  s[0] = acc;`,
+  };
+}
+
+/** c[0] = f32(max_norm) / (sqrt(s[0]) + f32(1e-6)); c[1] = sqrt(s[0]) (the norm). Binds s, c. */
+export function clipCoefficientShader(maxNorm: number, label: string): ShaderSpec {
+  return {
+    label,
+    buffers: [{ name: 's', access: 'read' }, { name: 'c', access: 'read_write' }],
+    math: ['sqrt', 'div'],
+    workgroupSize: [1],
+    body: `  let total = heddle_sqrt(s[0]);
+  c[0] = heddle_div(${f32Lit(f32(maxNorm))}, h_add(total, ${f32Lit(f32(1e-6))}));
+  c[1] = total;`,
+  };
+}
+
+/** g[i] = g[i] * c[0] when c[0] < 1 (else unchanged). Binds g, c. */
+export function clipScaleShader(n: number, nx: number, wg: number, label: string): ShaderSpec {
+  return {
+    label,
+    buffers: [{ name: 'g', access: 'read_write' }, { name: 'c', access: 'read' }],
+    consts: { N: n, NX: nx },
+    workgroupSize: [wg],
+    body: `  let i = (wid.y * NX + wid.x) * ${wg}u + lid.x;
+  if (i >= N) { return; }
+  let coef = c[0];
+  if (coef < 1.0) { g[i] = h_mul(g[i], coef); }`,
+  };
+}
