@@ -213,6 +213,8 @@ export class Network {
     const last = this.nodes.length - 1;
     const expect = [tape.input.shape[0], ...this.outputShape];
     if (!shapeEquals(dy.shape, expect)) fail('SHAPE_MISMATCH', `grad_output has shape ${shapeStr(dy.shape)}, expected ${shapeStr(expect)}`, 'grad_output');
+    // dL/dy enters the engine like any input: finite, subnormals flushed (docs/determinism.md).
+    dy = finiteFlushed(dy, 'grad_output') as Tensor;
     const grads: (Tensor | null)[] = this.nodes.map(() => null);
     let gradInput: Tensor | null = null;
     const accumulate = (target: number, g: Tensor): void => {

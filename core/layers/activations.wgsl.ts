@@ -22,7 +22,7 @@ export function activationWgsl(act: Exclude<Activation, 'softmax'>): ActivationW
     case 'linear':
       return { decl: fn('  return x;'), math: [] };
     case 'relu':
-      return { decl: fn('  if (x > 0.0) { return x; }\n  return 0.0;'), math: [] };
+      return { decl: fn('  if (x > 0.0) { return x; }\n  return h_zero();'), math: [] };
     case 'leaky_relu':
       return { decl: fn(`  if (x > 0.0) { return x; }\n  return h_mul(x, ${f32Lit(LEAKY_SLOPE)});`), math: [] };
     case 'sigmoid':
@@ -52,7 +52,7 @@ export function activationGradWgsl(act: Exclude<Activation, 'softmax'>): Activat
     case 'linear':
       return { decl: fn('  return dy;'), math: [] };
     case 'relu':
-      return { decl: fn('  if (pre > 0.0) { return dy; }\n  return 0.0;'), math: [] };
+      return { decl: fn('  if (pre > 0.0) { return dy; }\n  return h_zero();'), math: [] };
     case 'leaky_relu':
       return { decl: fn(`  if (pre > 0.0) { return dy; }\n  return h_mul(dy, ${f32Lit(LEAKY_SLOPE)});`), math: [] };
     case 'sigmoid':

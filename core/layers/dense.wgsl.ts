@@ -111,7 +111,7 @@ function directKernel(cc: GpuCompileContext, s: GemmSpec): Promise<Kernel> {
   if (idx >= M * N) { return; }
   let i = idx / N;
   let j = idx - i * N;
-  var acc = 0.0;
+  var acc = h_zero();
   for (var t = 0u; t < K; t++) {
     acc = h_add(acc, h_mul(${s.b.name}[${s.b.at('j', 't')}], ${s.a.name}[${s.a.at('i', 't')}]));
   }
@@ -134,6 +134,7 @@ ${s.decls ?? ''}`;
   const body = `  let row0 = wid.y * ${TILE}u;
   let col0 = wid.x * ${TILE}u;
   var acc: array<f32, ${PER * PER}>;
+  for (var q = 0u; q < ${PER * PER}u; q++) { acc[q] = h_zero(); }
   for (var k0 = 0u; k0 < K; k0 += ${TK}u) {
     for (var l = 0u; l < ${loads}u; l++) {
       let e = li + l * ${THREADS * THREADS}u;
@@ -257,7 +258,7 @@ export const denseGpu: GpuLayerKernel = {
             workgroupSize: [64],
             body: `  let o = gid.x;
   if (o >= O) { return; }
-  var acc = 0.0;
+  var acc = h_zero();
   for (var r = 0u; r < R; r++) { acc = h_add(acc, dp[r * O + o]); }
   gb[o] = h_add(gb[o], acc);`,
           },

@@ -42,10 +42,10 @@ function forwardKernel(layer: Layer, cc: GpuCompileContext, save: boolean): Prom
   if (row >= ROWS) { return; }
   let base = row * N;
   if (lid.x == 0u) {
-    var s = 0.0;
+    var s = h_zero();
     for (var i = 0u; i < N; i++) { s = h_add(s, x[base + i]); }
     let mean = heddle_div(s, ${f32Lit(n)});
-    var ss = 0.0;
+    var ss = h_zero();
     for (var i = 0u; i < N; i++) {
       let d = h_sub(x[base + i], mean);
       ss = h_add(ss, h_mul(d, d));
@@ -110,8 +110,8 @@ export const layerNormGpu: GpuLayerKernel = {
   if (row >= ROWS) { return; }
   let base = row * N;
   if (lid.x == 0u) {
-    var s1 = 0.0;
-    var s2 = 0.0;
+    var s1 = h_zero();
+    var s2 = h_zero();
     for (var i = 0u; i < N; i++) {
       let v = ${v};
       s1 = h_add(s1, v);
@@ -140,8 +140,8 @@ export const layerNormGpu: GpuLayerKernel = {
             workgroupSize: [64],
             body: `  let i = gid.x;
   if (i >= N) { return; }
-  var dw = 0.0;
-  var db = 0.0;
+  var dw = h_zero();
+  var db = h_zero();
   for (var r = 0u; r < ROWS; r++) {
     dw = h_add(dw, h_mul(dy[r * N + i], xh[r * N + i]));
     db = h_add(db, dy[r * N + i]);

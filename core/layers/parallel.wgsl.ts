@@ -135,7 +135,7 @@ export const parallelGpu: GpuLayerKernel = {
               body: `  let i = (wid.y * NX + wid.x) * ${MAP_WG}u + lid.x;
   if (i >= N) { return; }
   let p = h_mul(g[(i / PER) * NB + J], b[i]);
-  ${j === 0 ? 'y[i] = h_add(0.0, p);' : 'y[i] = h_add(y[i], p);'}`,
+  ${j === 0 ? 'y[i] = h_add(h_zero(), p);' : 'y[i] = h_add(y[i], p);'}`,
             },
             [gx.x, gx.y],
           );

@@ -39,7 +39,7 @@ function forwardKernel(layer: Layer, cc: GpuCompileContext, save: boolean): Prom
   if (row >= ROWS) { return; }
   let base = row * N;
   if (lid.x == 0u) {
-    var ss = 0.0;
+    var ss = h_zero();
     for (var i = 0u; i < N; i++) { ss = h_add(ss, h_mul(x[base + i], x[base + i])); }
     sh_r = heddle_rsqrt(h_add(heddle_div(ss, ${f32Lit(n)}), ${f32Lit(f32(cfg.epsilon))}));
 ${save ? '    rs[row] = sh_r;\n' : ''}  }
@@ -95,7 +95,7 @@ export const rmsNormGpu: GpuLayerKernel = {
   if (row >= ROWS) { return; }
   let base = row * N;
   if (lid.x == 0u) {
-    var s2 = 0.0;
+    var s2 = h_zero();
     for (var i = 0u; i < N; i++) { s2 = h_add(s2, h_mul(${v}, xh[base + i])); }
     sh_m = heddle_div(s2, ${f32Lit(n)});
   }
@@ -117,7 +117,7 @@ export const rmsNormGpu: GpuLayerKernel = {
             workgroupSize: [64],
             body: `  let i = gid.x;
   if (i >= N) { return; }
-  var dw = 0.0;
+  var dw = h_zero();
   for (var r = 0u; r < ROWS; r++) { dw = h_add(dw, h_mul(dy[r * N + i], xh[r * N + i])); }
   gw[i] = h_add(gw[i], dw);`,
           },

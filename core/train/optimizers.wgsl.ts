@@ -87,7 +87,7 @@ export function optimizerStepShader(spec: OptimizerSpec, n: number, nx: number, 
         lines.push('  grad_avg[i] = ga;');
         lines.push('  let varc = h_sub(sq, h_mul(ga, ga));');
         // max(0, varc) as the CPU writes it: varc > 0 ? varc : +0 (NaN and -0 give +0)
-        lines.push('  var avg = heddle_sqrt(select(0.0, varc, varc > 0.0));');
+        lines.push('  var avg = heddle_sqrt(select(h_zero(), varc, varc > 0.0));');
       } else {
         lines.push('  var avg = heddle_sqrt(sq);');
       }

@@ -165,6 +165,8 @@ export function buildCases(quick = false, large = false): CheckCase[] {
   }
   add({ name: 'dense 130->129 x67 rows (several tiles)', kernel: 'dense:linear', config: { input_shape: [130], layers: [dense(130, 129, 'gelu')] }, batches: [quick ? 3 : 67], inputs: 'random', weights: 'random' });
   add({ name: 'dense no bias, flattened [2,3,4] -> 9', kernel: 'dense:linear', config: { input_shape: [2, 3, 4], layers: [dense(24, 9, 'relu', false)] }, batches: [3], inputs: 'hard', weights: 'hard' });
+  // short sums of signed zeros: an accumulator started from a literal 0.0 gives -0 where the CPU has +0 on lavapipe
+  for (const k of [1, 2, 3, 4]) add({ name: `dense ${k}->5 no bias, hard values, 64 rows (zero signs)`, kernel: 'dense:linear', config: { input_shape: [k], layers: [dense(k, 5, 'linear', false)] }, batches: [quick ? 16 : 64], inputs: 'hard', weights: 'hard' });
   add({ name: 'dense 1->1', kernel: 'dense:linear', config: { input_shape: [1], layers: [dense(1, 1, 'tanh')] }, batches: [7], inputs: 'random', weights: 'random' });
   // subnormal territory: explicit FTZ decides these on adapters that keep subnormals (lavapipe)
   add({ name: 'dense tiny values (products straddle 2^-126)', kernel: 'dense:linear', config: { input_shape: [24], layers: [dense(24, 20, 'linear')] }, batches: [6], inputs: 'tiny', weights: 'tiny' });

@@ -56,6 +56,9 @@ fn h_add(a: f32, b: f32) -> f32 { return heddle_ftz(a + b); }
 fn h_sub(a: f32, b: f32) -> f32 { return heddle_ftz(a - b); }
 // The product passes the contraction barrier before anything can be added to it.
 fn h_mul(a: f32, b: f32) -> f32 { return heddle_ftz((a * b) + ${WGSL_NZ}); }
+// +0, made at run time: an accumulator started from a literal 0.0 lets a compiler fold
+// 0.0 + p into p (Mesa does once a loop is unrolled), which turns +0 + -0 = +0 into -0.
+fn h_zero() -> f32 { return bitcast<f32>(bitcast<u32>(${WGSL_NZ}) ^ 0x80000000u); }
 // -Inf and +Inf, made at run time (an infinite constant expression is a shader-creation error).
 fn h_neg_inf() -> f32 { return bitcast<f32>(bitcast<u32>(${WGSL_NZ}) ^ 0x7f800000u); }
 fn h_pos_inf() -> f32 { return bitcast<f32>(bitcast<u32>(${WGSL_NZ}) ^ 0xff800000u); }
