@@ -50,7 +50,9 @@ export interface CheckCase {
    * train: trains a copy on the CPU (trainer.train) and this network with trainAsync on the GPU
    * (`train` options below), then compares step losses, weights and optimizer state.
    */
-  readonly scenario?: 'switch' | 'setWeights' | 'optimizer' | 'fallback' | 'grad' | 'train';
+  readonly scenario?: 'switch' | 'setWeights' | 'optimizer' | 'fallback' | 'grad' | 'train' | 'cache';
+  /** For scenario cache: successive forwardAsync(x, { cache: true }) calls against a CPU twin, both reset before call `resetAt`. */
+  readonly cache?: { steps: number; resetAt: number };
   /** For scenario train: loss, optimizer, epochs, batch size, clipping, schedule (TrainOptions fields). */
   readonly train?: { loss?: 'mse' | 'cross_entropy'; optimizer?: unknown; epochs?: number; batchSize?: number; clipNorm?: number; schedule?: unknown; shuffle?: boolean; samples?: number };
 }
@@ -324,6 +326,20 @@ export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promi
       const cpu = net.forward(x);
       const gpu = await net.forwardAsync(x);
       check(cpu, gpu, `batch ${batch}`);
+      if (c.scenario === 'cache') {
+        const twin = Network.fromJSON(c.config, { seed });
+        twin.setWeights(net.getWeights());
+        net.resetCache();
+        for (let t = 0; t < (c.cache?.steps ?? 6); t++) {
+          if (t === (c.cache?.resetAt ?? 4)) {
+            twin.resetCache();
+            net.resetCache();
+          }
+          const xt = new Tensor(shape, values(n, c.inputs === 'ids' ? 'random' : c.inputs, xr.fork(`cache.${t}`)));
+          check(twin.forward(xt, { cache: true }), await net.forwardAsync(xt, { cache: true }), `batch ${batch} cached call ${t}`);
+        }
+        net.resetCache();
+      }
       if (c.scenario === 'grad') {
         const dy = new Tensor(cpu.shape, values(cpu.size, c.inputs === 'ids' ? 'random' : c.inputs, xr.fork('dy')));
         net.zeroGrad();
