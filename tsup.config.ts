@@ -13,7 +13,7 @@ export default defineConfig([
     outDir: 'dist',
   },
   {
-    entry: { cli: 'abi/cli/main.ts', 'bench-dense': 'scripts/bench-dense.ts' },
+    entry: { cli: 'abi/cli/main.ts', 'bench-dense': 'scripts/bench-dense.ts', 'bench-webgpu': 'scripts/bench-webgpu.ts' },
     format: ['esm'],
     platform: 'node',
     target: 'node20',

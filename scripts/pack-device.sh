@@ -4,6 +4,7 @@
 #   node_modules/webgpu/              the npm package webgpu: index.js, package.json, dist/linux-x64/ (Dawn)
 #   lib{vulkan1,glvnd0,gl1,glx0,egl1,opengl0,gles2}_*.deb   Vulkan loader + GL dispatch for NVIDIA's ICD, amd64
 #   checks.mjs                        tests/webgpu/main.ts bundled with esbuild (core + checks)
+#   bench.mjs                         scripts/bench-webgpu.ts bundled (GPU vs CPU backend throughput)
 # Then run scripts/webgpu-device.sh there (docs/webgpu.md gives the device tool call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,8 @@ fi
 # the checks, bundled (the webgpu package stays outside: it is loaded at run time)
 node_modules/.bin/esbuild tests/webgpu/main.ts --bundle --platform=node --format=esm --target=node20 \
   --log-level=error --outfile="$out/checks.mjs"
+node_modules/.bin/esbuild scripts/bench-webgpu.ts --bundle --platform=node --format=esm --target=node20 \
+  --log-level=error --outfile="$out/bench.mjs"
 
 du -sh "$out"
 ls -la "$out"

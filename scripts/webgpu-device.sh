@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the WebGPU bit-equality checks on the GPU device machine (NVIDIA, Dawn over Vulkan), from
 # what scripts/pack-device.sh put into .device/ (name `.device` in the device tool's carry):
-#   bash scripts/webgpu-device.sh
+#   bash scripts/webgpu-device.sh [checks options: --large --adversary --filter X]
+#   bash scripts/webgpu-device.sh --bench [bench options]   (the benchmark instead: Heddle's
+#       webgpu and cpu backends, then PyTorch fp32 with TF32 off on the same GPU)
 # Prints nvidia-smi's view, the adapter report, one line per case and a per-kernel match table;
 # copies the log and the JSON summary into $OUT when it is set. Exit code: that of the checks.
 # Locally (no NVIDIA), HEDDLE_DEVICE_LOCAL=1 skips the .deb and driver steps (for testing the pack).
@@ -28,6 +30,39 @@ if [ ! -x "$node" ]; then
   chmod +x "$node"
 fi
 echo "node $("$node" --version)"
+
+if [ "${1:-}" = "--bench" ]; then
+  shift
+  blog=/tmp/heddle-bench.log
+  "$node" "$dev/bench.mjs" "$@" 2>&1 | tee "$blog"
+  rc=${PIPESTATUS[0]}
+  small=()
+  for a in "$@"; do [ "$a" = "--small" ] && small=(--small); done
+  python3 scripts/bench_torch.py "${small[@]}" 2>&1 | tee -a "$blog"
+  python3 - "$blog" <<'PY'
+import json, sys
+rows = []
+for line in open(sys.argv[1]):
+    if line.startswith('{"'):
+        rows += json.loads(line)["rows"]
+print("\n## side by side (ms, median; GFLOP/s)\n")
+print("| workload | op | " + " | ".join(sorted({r["backend"] for r in rows})) + " |")
+backs = sorted({r["backend"] for r in rows})
+print("|---|---|" + "---:|" * len(backs))
+keys = []
+for r in rows:
+    if (r["workload"], r["op"]) not in keys: keys.append((r["workload"], r["op"]))
+for w, op in keys:
+    cells = []
+    for b in backs:
+        m = [r for r in rows if r["workload"] == w and r["op"] == op and r["backend"] == b]
+        cells.append(f"{m[0]['ms']:.1f} ms, {m[0]['gflops']:.1f}" if m else "")
+    print(f"| {w} | {op} | " + " | ".join(cells) + " |")
+PY
+  [ -n "${OUT:-}" ] && cp "$blog" "$OUT/bench.log"
+  echo "webgpu-device: bench exit $rc"
+  exit "$rc"
+fi
 
 log=/tmp/heddle-webgpu-checks.log
 "$node" "$dev/checks.mjs" "$@" 2>&1 | tee "$log"
