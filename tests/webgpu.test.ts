@@ -15,6 +15,7 @@ import { acquireWebGpu, type WebGpuContext } from '../core/backend/webgpu/device
 import { HeddleError } from '../core/errors.ts';
 import { Network } from '../core/network.ts';
 import { Tensor } from '../core/tensor.ts';
+import { recurrentStateChecks } from './webgpu/cases/recurrent.ts';
 import { buildCases, runCase } from './webgpu/checks.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -121,6 +122,13 @@ describe('webgpu on SwiftShader (Node, Dawn): GPU forward bit-identical to the C
     });
   }
 
+  it('recurrent: initial states in, final states and their gradients out, bit-identical', async () => {
+    const r = await recurrentStateChecks(ctx);
+    expect(r.mismatches).toBe(0);
+    expect(r.ok).toBe(true);
+    expect(r.values).toBeGreaterThan(0);
+  });
+
   it('reports where each layer runs', async () => {
     const net = Network.fromJSON({ input_shape: [4, 6], layers: [{ type: 'dense', input_height: 6, output_height: 6 }, { type: 'lstm', input_size: 6, hidden_size: 5 }, { type: 'sequential', layers: [{ type: 'softmax', softmax_type: 'sparsemax' }, { type: 'rms_norm', norm_size: 5 }] }] });
     const report = await net.useBackend('webgpu', { context: ctx });
@@ -202,7 +210,7 @@ describe('webgpu on other runtimes (child processes)', () => {
     const r = await runJson(deno, ['run', '--no-lock', '-A', 'tests/webgpu/main.ts', '--adversary'], { VK_ICD_FILENAMES: LAVAPIPE, DENO_WEBGPU_BACKEND: 'vulkan' }, 400_000);
     expect(r.summary.adapter?.description ?? '', r.output).toMatch(/llvmpipe/);
     expect(r.summary.failed ?? ['no summary'], r.output).toEqual([]);
-    expect(r.summary.cases).toBe(buildCases().length);
+    expect(r.summary.cases).toBe(buildCases().length + 1); // + the recurrent state checks
     expect(r.code, r.output).toBe(0);
     // The same cases with the explicit flush switched off must change bits here: lavapipe keeps
     // subnormals, so these checks would catch a kernel that relied on the adapter to flush.
@@ -214,7 +222,7 @@ describe('webgpu on other runtimes (child processes)', () => {
     const r = await runJson(bun, ['tests/webgpu/main.ts', '--quick'], { VK_ICD_FILENAMES: SWIFTSHADER }, 300_000);
     expect(r.summary.adapter?.description ?? '', r.output).toMatch(/SwiftShader/i);
     expect(r.summary.failed ?? ['no summary'], r.output).toEqual([]);
-    expect(r.summary.cases).toBe(buildCases(true).length);
+    expect(r.summary.cases).toBe(buildCases(true).length + 1);
     expect(r.code, r.output).toBe(0);
   }, 320_000);
 });

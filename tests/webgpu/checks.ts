@@ -18,6 +18,7 @@ import { attentionCases } from './cases/attention.ts';
 import { convCases } from './cases/conv.ts';
 import { recurrentCases } from './cases/recurrent.ts';
 import { softmaxCases } from './cases/softmax.ts';
+import { recurrentStateChecks } from './cases/recurrent.ts';
 import { tokensCases } from './cases/tokens.ts';
 import { trainingCases } from './cases/training.ts';
 
@@ -248,8 +249,7 @@ export function buildCases(quick = false, large = false): CheckCase[] {
     weights: 'random',
   });
   // behaviour around the backend
-  add({ name: 'CPU fallback inside a GPU pass (lstm, sparsemax)', kernel: 'fallback', config: { input_shape: [4, 6], layers: [dense(6, 6, 'tanh'), { type: 'lstm', input_size: 6, hidden_size: 5 }, dense(5, 7), { type: 'softmax', softmax_type: 'sparsemax' }, dense(7, 3, 'mish')] }, batches: [2], inputs: 'random', weights: 'random', scenario: 'fallback' });
-  add({ name: 'token ids into a CPU embedding, then GPU layers', kernel: 'fallback', config: { input_shape: [5], layers: [{ type: 'embedding', vocab_size: 10, embedding_dim: 8 }, dense(8, 8, 'gelu'), { type: 'rms_norm', norm_size: 8 }] }, batches: [3], inputs: 'ids', weights: 'random', scenario: 'fallback' });
+  add({ name: 'CPU fallback inside a GPU pass (parallel filter with a sparsemax gate)', kernel: 'fallback', config: { input_shape: [4, 6], layers: [dense(6, 6, 'tanh'), { type: 'parallel', combine_mode: 'filter', filter_softmax: 'sparsemax', branches: [dense(6, 5), dense(6, 5, 'relu')] }, dense(5, 3, 'mish')] }, batches: [2], inputs: 'random', weights: 'random', scenario: 'fallback' });
   add({ name: 'switching backends keeps the bits', kernel: 'switch', config: { input_shape: [9], layers: [dense(9, 9, 'selu'), { type: 'residual' }, { type: 'rms_norm', norm_size: 9 }] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'switch' });
   add({ name: 'setWeights re-uploads', kernel: 'weights', config: { input_shape: [9], layers: [dense(9, 7, 'sigmoid'), { type: 'layer_norm', norm_size: 7 }] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'setWeights' });
   add({ name: 'optimizer step re-uploads', kernel: 'weights', config: { input_shape: [9], layers: [dense(9, 7, 'leaky_relu'), dense(7, 3)] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'optimizer' });
@@ -466,6 +466,14 @@ export async function runChecks(ctx: WebGpuContext, opts: { quick?: boolean; lar
     const r = await runCase(ctx, c);
     out.push(r);
     opts.log?.(`${r.mismatches === 0 ? 'ok  ' : 'FAIL'} ${r.name} (${r.values} values, ${r.ms} ms)${r.first ? ` ${r.first}` : ''}${r.error ? ` ${r.error}` : ''}`);
+  }
+  // recurrent initial and final states (setInitialState, finalState, initialStateGrad): their own harness
+  if (!opts.filter || 'recurrent state'.includes(opts.filter) || opts.filter === 'state') {
+    const t0 = now();
+    const st = await recurrentStateChecks(ctx);
+    const r: CheckResult = { name: 'recurrent initial/final states and their gradients', kernel: 'recurrent:state', values: st.values, mismatches: st.ok ? st.mismatches : Math.max(1, st.mismatches), fallbacks: [], ms: Math.round(now() - t0) };
+    out.push(r);
+    opts.log?.(`${r.mismatches === 0 ? 'ok  ' : 'FAIL'} ${r.name} (${r.values} values, ${r.ms} ms)`);
   }
   return out;
 }
