@@ -129,15 +129,17 @@ describe('webgpu on SwiftShader (Node, Dawn): GPU forward bit-identical to the C
     expect(r.values).toBeGreaterThan(0);
   });
 
-  it('reports where each layer runs', async () => {
-    const net = Network.fromJSON({ input_shape: [4, 6], layers: [{ type: 'dense', input_height: 6, output_height: 6 }, { type: 'lstm', input_size: 6, hidden_size: 5 }, { type: 'sequential', layers: [{ type: 'softmax', softmax_type: 'sparsemax' }, { type: 'rms_norm', norm_size: 5 }] }] });
+  it('reports where each layer runs, for inference and for training', async () => {
+    const filter = { type: 'parallel', combine_mode: 'filter', filter_softmax: 'sparsemax', branches: [{ type: 'dense', input_height: 6, output_height: 5 }, { type: 'dense', input_height: 6, output_height: 5 }] };
+    const net = Network.fromJSON({ input_shape: [4, 6], layers: [{ type: 'dense', input_height: 6, output_height: 6 }, filter, { type: 'sequential', layers: [{ type: 'rms_norm', norm_size: 5 }, { type: 'dense', input_height: 5, output_height: 3, activation: 'tanh' }] }] });
     const report = await net.useBackend('webgpu', { context: ctx });
+    const why = 'combine_mode filter with a sparsemax gate has no GPU kernel yet';
     expect(report.layers).toEqual([
-      { name: 'layers.0', type: 'dense', device: 'gpu' },
-      { name: 'layers.1', type: 'lstm', device: 'cpu', reason: 'no GPU kernel for lstm yet' },
-      { name: 'layers.2', type: 'sequential', device: 'gpu' },
-      { name: 'layers.2.layers.0', type: 'softmax', device: 'cpu', reason: 'softmax_type sparsemax has no GPU kernel yet' },
-      { name: 'layers.2.layers.1', type: 'rms_norm', device: 'gpu' },
+      { name: 'layers.0', type: 'dense', device: 'gpu', training: 'gpu' },
+      { name: 'layers.1', type: 'parallel', device: 'cpu', reason: why, training: 'cpu', trainingReason: why },
+      { name: 'layers.2', type: 'sequential', device: 'gpu', training: 'gpu' },
+      { name: 'layers.2.layers.0', type: 'rms_norm', device: 'gpu', training: 'gpu' },
+      { name: 'layers.2.layers.1', type: 'dense', device: 'gpu', training: 'gpu' },
     ]);
     expect(report.adapter?.description).toMatch(/SwiftShader/i);
     net.releaseBackend();

@@ -18,6 +18,10 @@ export interface LayerPlacement {
   readonly device: 'gpu' | 'cpu';
   /** Why a layer runs on the CPU under the webgpu backend. */
   readonly reason?: string;
+  /** Where its training (backward and the forward that feeds it) runs: gpu, or cpu inside the GPU step. */
+  readonly training: 'gpu' | 'cpu';
+  /** Why a layer trains on the CPU. */
+  readonly trainingReason?: string;
 }
 
 export interface BackendReport {

@@ -41,16 +41,21 @@ interface Plan {
 /** Where each layer runs: GPU containers list their children; a CPU layer's children run with it. */
 export function layerPlacements(net: Network): LayerPlacement[] {
   const out: LayerPlacement[] = [];
-  const visit = (layer: Layer, name: string): void => {
+  const visit = (layer: Layer, name: string, parentTrainsOnCpu: boolean): void => {
     const k = gpuKernelFor(layer);
     if ('reason' in k) {
-      out.push({ name, type: layer.type, device: 'cpu', reason: k.reason });
+      out.push({ name, type: layer.type, device: 'cpu', reason: k.reason, training: 'cpu', trainingReason: k.reason });
       return;
     }
-    out.push({ name, type: layer.type, device: 'gpu' });
-    for (const c of layer.children) visit(c.layer, `${name}.${c.prefix}`);
+    const why = parentTrainsOnCpu
+      ? 'its container trains on the CPU'
+      : !k.kernel.compileTrain
+        ? `no GPU backward for ${layer.type} yet`
+        : (k.kernel.trainUnsupported?.(layer) ?? null);
+    out.push({ name, type: layer.type, device: 'gpu', training: why ? 'cpu' : 'gpu', ...(why ? { trainingReason: why } : {}) });
+    for (const c of layer.children) visit(c.layer, `${name}.${c.prefix}`, why !== null);
   };
-  for (const n of net.nodes) if (!n.disabled) visit(n.layer, `layers.${n.index}`);
+  for (const n of net.nodes) if (!n.disabled) visit(n.layer, `layers.${n.index}`, false);
   return out;
 }
 
