@@ -287,24 +287,3 @@ export function activationBackwardKernel(cc: GpuCompileContext, label: string, n
   );
 }
 
-/**
- * softmaxRowsBackward (kernels/softmax.ts, no mask), one invocation per row:
- * dot = sum over i ascending of dy[i] * y[i] from +0; dx[i] = y[i] * (dy[i] - dot). Binds y, dy, dx.
- */
-export function softmaxBackwardRowsKernel(cc: GpuCompileContext, label: string, rows: number, rowLen: number): Promise<Kernel> {
-  const g = grid(cc, rows, label);
-  return cc.kernel(
-    {
-      label,
-      buffers: [{ name: 'y', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dx', access: 'read_write' }],
-      consts: { ROWS: rows, LEN: rowLen, NX: g.x },
-      workgroupSize: [CONV_WG],
-      body: `${flatIndex('ROWS')}
-  let o = idx * LEN;
-  var dot = h_zero();
-  for (var i = 0u; i < LEN; i++) { dot = h_add(dot, h_mul(dy[o + i], y[o + i])); }
-  for (var i = 0u; i < LEN; i++) { dx[o + i] = h_mul(y[o + i], h_sub(dy[o + i], dot)); }`,
-    },
-    [g.x, g.y],
-  );
-}

@@ -19,9 +19,9 @@ import { paramOf } from '../backend/webgpu/kernel.ts';
 import type { GpuVal, Kernel, Run, Val } from '../backend/webgpu/run.ts';
 import type { ConvGeometry, Dims3 } from '../kernels/conv.ts';
 import {
-  activationBackwardKernel, channelSumsKernel, convGatherKernel, convScatterKernel, convWeightGradKernel, softmaxBackwardRowsKernel,
+  activationBackwardKernel, channelSumsKernel, convGatherKernel, convScatterKernel, convWeightGradKernel,
 } from '../kernels/conv.wgsl.ts';
-import { softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
+import { softmaxRowsBackwardKernel, softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
 import { shapeSize } from '../tensor.ts';
 import type { Activation } from './activations.ts';
 import { activationWgsl } from './activations.wgsl.ts';
@@ -142,7 +142,7 @@ function convGpu(fam: Family): GpuLayerKernel {
         : act === 'softmax' ? await softmaxRowsKernel(cc, { label: `${p.label} softmax`, rows, rowLen: p.rowLen })
         : await actKernel(cc, `${p.label} ${act}`, p.outSize, act);
       const backK = act === 'linear' ? null
-        : act === 'softmax' ? await softmaxBackwardRowsKernel(cc, `${p.label} softmax backward`, rows, p.rowLen)
+        : act === 'softmax' ? await softmaxRowsBackwardKernel(cc, { label: `${p.label} softmax backward`, rows, rowLen: p.rowLen })
         : await activationBackwardKernel(cc, `${p.label} ${act} backward`, p.outSize, act);
       const wgK = await convWeightGradKernel(cc, fam.transposed
         ? { label: `${p.label} weight grad`, batch: cc.batch, narrowCh: C, wideCh: F, geom: p.geom }

@@ -20,7 +20,7 @@ import { mapKernel } from '../backend/webgpu/common.ts';
 import { paramOf } from '../backend/webgpu/kernel.ts';
 import type { Kernel, Run, Val } from '../backend/webgpu/run.ts';
 import { type ShaderBinding, grid2d } from '../backend/webgpu/shader.ts';
-import { softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
+import { softmaxRowsBackwardKernel, softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
 import { activationGradWgsl, activationWgsl } from './activations.wgsl.ts';
 import type { Activation } from './activations.ts';
 import type { DenseConfig } from './dense.ts';
@@ -211,9 +211,6 @@ export const denseGpu: GpuLayerKernel = {
       return y;
     };
   },
-  trainUnsupported(layer: Layer): string | null {
-    return (layer.config as DenseConfig).activation === 'softmax' ? 'dense with a softmax activation trains on the CPU (no GPU softmax backward yet)' : null;
-  },
   /**
    * Training: pre = x . W^T + b (the forward's linear kernel), post = act(pre) (element-wise,
    * the same heddle_act); backward in dense.ts's order: dpre = act'(pre, post, dy), then
@@ -224,7 +221,8 @@ export const denseGpu: GpuLayerKernel = {
   async compileTrain(layer: Layer, cc: GpuTrainContext): Promise<TrainOp> {
     const cfg = layer.config as DenseConfig;
     const inF = cfg.input_height, outF = cfg.output_height;
-    const act = cfg.activation as Exclude<Activation, 'softmax'>;
+    const soft = cfg.activation === 'softmax';
+    const act: Exclude<Activation, 'softmax'> = soft ? 'linear' : (cfg.activation as Exclude<Activation, 'softmax'>);
     const perSample = layer.inputShape.reduce((a, b) => a * b, 1);
     const rows = (cc.batch * perSample) / inF;
     const outShape = [cc.batch, ...layer.outputShape];
@@ -236,6 +234,9 @@ export const denseGpu: GpuLayerKernel = {
     const lin = await linearKernel(cc, { label: `${label} pre`, rows, inF, outF, bias: b !== null, activation: 'linear' });
     const fwd = activationWgsl(act);
     const actK = act === 'linear' ? null : await mapKernel(cc, { label: `${label} ${act}`, n: rows * outF, inputs: ['a'], expr: 'heddle_act(a[i])', math: fwd.math, decls: fwd.decl });
+    // softmax over each output row: the row kernels of kernels/softmax.wgsl.ts (dense.ts calls the same row softmax)
+    const smK = soft ? await softmaxRowsKernel(cc, { label: `${label} softmax`, rows, rowLen: outF }) : null;
+    const dsmK = soft ? await softmaxRowsBackwardKernel(cc, { label: `${label} softmax backward`, rows, rowLen: outF }) : null;
     const g = activationGradWgsl(act);
     const dactK = act === 'linear' ? null : await mapKernel(cc, { label: `${label} d${act}`, n: rows * outF, inputs: ['pre', 'post', 'dy'], expr: 'heddle_act_grad(pre[i], post[i], dy[i])', math: g.math, decls: g.decl });
     const dW = await gemmKernel(cc, {
@@ -295,6 +296,10 @@ export const denseGpu: GpuLayerKernel = {
           post = run.output(outShape);
           run.dispatch(actK, [pre.buffer, post.buffer]);
         }
+        if (smK) {
+          post = run.output(outShape);
+          run.dispatch(smK, [pre.buffer, post.buffer]);
+        }
         return { y: post, saved: { x, pre, post } satisfies Saved };
       },
       async backward(run: Run, saved: unknown, dyv: Val) {
@@ -304,6 +309,10 @@ export const denseGpu: GpuLayerKernel = {
         if (dactK) {
           dp = run.output(outShape);
           run.dispatch(dactK, [run.gpu(s.pre).buffer, run.gpu(s.post).buffer, dy.buffer, dp.buffer]);
+        }
+        if (dsmK) {
+          dp = run.output(outShape);
+          run.dispatch(dsmK, [run.gpu(s.post).buffer, dy.buffer, dp.buffer]);
         }
         const x = run.gpu(s.x);
         run.dispatch(dW, [dp.buffer, x.buffer, gw]);

@@ -412,7 +412,10 @@ async function compareTraining(net: Network, c: CheckCase, rng: Prng): Promise<{
   const n = t.samples ?? 6;
   const loss = t.loss ?? 'mse';
   const xShape = [n, ...net.inputShape];
-  const inputs = new Tensor(xShape, values(xShape.reduce((a, b) => a * b, 1), c.inputs === 'ids' ? 'random' : c.inputs, rng.fork('x')));
+  const nx = xShape.reduce((a, b) => a * b, 1);
+  const xr = rng.fork('x');
+  // token ids (embedding first) travel as f32 values in training data, as the trainer takes f32 inputs
+  const inputs = new Tensor(xShape, c.inputs === 'ids' ? Float32Array.from({ length: nx }, () => xr.int(10)) : values(nx, c.inputs, xr));
   const outShape = [n, ...net.outputShape];
   const classes = outShape[outShape.length - 1];
   const targets = loss === 'cross_entropy'

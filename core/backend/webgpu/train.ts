@@ -18,7 +18,7 @@ import type { Layer, Param, RunContext } from '../../layers/layer.ts';
 import type { Network } from '../../network.ts';
 import { Prng } from '../../prng.ts';
 import { Tensor, type TensorData } from '../../tensor.ts';
-import { normAccumulateShader, clipCoefficientShader, clipScaleShader } from '../../train/clip.wgsl.ts';
+import { NORM_CHUNK, clipCoefficientShader, clipScaleShader, normAccumulateShader } from '../../train/clip.wgsl.ts';
 import { type LossName, computeLoss } from '../../train/losses.ts';
 import type { Optimizer } from '../../train/optimizers.ts';
 import { OPT_WG, optimizerScalars, optimizerStepShader } from '../../train/optimizers.wgsl.ts';
@@ -247,11 +247,10 @@ export class OptimizerSession {
         const n = param.value.size;
         if (n === 0) continue;
         const k = await this.kernel(`norm ${n}`, () => normAccumulateShader(n, `clip norm sum ${n}`), [1]);
-        run.dispatch(k, [this.host.gradBuffer(param), this.clipBuf]);
+        for (let c = 0; c < Math.ceil(n / NORM_CHUNK); c++) run.dispatch(k, [this.host.gradBuffer(param), this.clipBuf]);
       }
       const coefK = await this.kernel(`coef ${clipNorm}`, () => clipCoefficientShader(clipNorm, 'clip coefficient'), [1]);
-      // c[0..1] lives in the second half of a separate small buffer: reuse scalars? keep apart.
-      const coef = run.alloc(4);
+      const coef = run.alloc(2);
       run.dispatch(coefK, [this.clipBuf, coef]);
       for (const { param } of params) {
         const n = param.value.size;

@@ -17,6 +17,7 @@ export function trainingCases(quick: boolean, large: boolean): CheckCase[] {
   }
   cases.push({ name: 'grad: dense hard values', kernel: 'grad:dense', config: { input_shape: [2, 9], layers: [dense(9, 7, 'tanh')] }, batches: [3], inputs: 'hard', weights: 'hard', scenario: 'grad' });
   cases.push({ name: 'grad: dense tiny values, no bias', kernel: 'grad:dense', config: { input_shape: [12], layers: [dense(12, 10, 'linear', false)] }, batches: [4], inputs: 'tiny', weights: 'tiny', scenario: 'grad' });
+  cases.push({ name: 'grad: dense softmax activation 9->12', kernel: 'grad:dense', config: { input_shape: [2, 9], layers: [dense(9, 12, 'softmax')] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'grad' });
   cases.push({ name: 'grad: dense tiled (40 rows, 36->40)', kernel: 'grad:dense', config: { input_shape: [36], layers: [dense(36, 40, 'relu')] }, batches: [quick ? 33 : 40], inputs: 'random', weights: 'random', scenario: 'grad' });
   cases.push({ name: 'grad: mlp with residual and norms', kernel: 'grad:network', config: { input_shape: [10], layers: [dense(10, 10, 'gelu'), { type: 'residual' }, { type: 'layer_norm', norm_size: 10 }, dense(10, 6, 'silu'), { type: 'rms_norm', norm_size: 6 }, dense(6, 4)] }, batches: [3, 1], inputs: 'random', weights: 'random', scenario: 'grad' });
   cases.push({ name: 'grad: sequential with residual', kernel: 'grad:sequential', config: { input_shape: [8], layers: [{ type: 'sequential', layers: [dense(8, 8, 'tanh'), { type: 'residual' }, dense(8, 5)] }] }, batches: [2], inputs: 'random', weights: 'random', scenario: 'grad' });
@@ -41,7 +42,10 @@ export function trainingCases(quick: boolean, large: boolean): CheckCase[] {
   cases.push(train('shuffle, partial last batch, step schedule', { optimizer: { type: 'adamw', lr: 0.01 }, shuffle: true, samples: 7, batchSize: 3, schedule: { type: 'step', step_size: 1, gamma: 0.5 } }));
   cases.push(train('cross_entropy', { loss: 'cross_entropy', optimizer: { type: 'adamw', lr: 0.01 } }));
   cases.push(train('a CPU layer inside the GPU step (parallel filter sparsemax)', { optimizer: { type: 'adamw', lr: 0.01 } }, { input_shape: [6], layers: [dense(6, 5, 'tanh'), { type: 'parallel', combine_mode: 'filter', filter_softmax: 'sparsemax', branches: [dense(5, 4), dense(5, 4, 'relu')] }, dense(4, 3)] }));
+  cases.push({ ...train('embedding ids in, dense softmax, cross_entropy', { loss: 'cross_entropy', optimizer: { type: 'adamw', lr: 0.01 } }, { input_shape: [4], layers: [{ type: 'embedding', vocab_size: 10, embedding_dim: 6 }, dense(6, 5, 'softmax')] }), inputs: 'ids' });
   cases.push(train('hard values', { optimizer: { type: 'sgd', lr: 0.01 } }, { input_shape: [5], layers: [dense(5, 6, 'relu'), dense(6, 2)] }));
+  // clipping a parameter longer than one norm chunk (16,384 elements): the sum continues across dispatches
+  cases.push(train('clipping across norm chunks (a 130x130 weight)', { optimizer: { type: 'sgd', lr: 0.05 }, clipNorm: 0.5, samples: 4, batchSize: 2, epochs: 1 }, { input_shape: [130], layers: [dense(130, 130, 'tanh'), dense(130, 3)] }));
   if (large) {
     cases.push({ name: 'large: grad dense 512->256 x128 rows gelu', kernel: 'large', config: { input_shape: [512], layers: [dense(512, 256, 'gelu')] }, batches: [128], inputs: 'random', weights: 'random', scenario: 'grad' });
     cases.push(train('large: mlp 64-128-128-10 adamw', { optimizer: { type: 'adamw', lr: 0.001 }, samples: 64, batchSize: 32, loss: 'cross_entropy' }, { input_shape: [64], layers: [dense(64, 128, 'relu'), { type: 'layer_norm', norm_size: 128 }, dense(128, 128, 'silu'), dense(128, 10)] }));
