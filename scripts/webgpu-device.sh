@@ -34,11 +34,11 @@ echo "node $("$node" --version)"
 if [ "${1:-}" = "--bench" ]; then
   shift
   blog=/tmp/heddle-bench.log
-  "$node" "$dev/bench.mjs" "$@" 2>&1 | tee "$blog"
-  rc=${PIPESTATUS[0]}
   small=()
   for a in "$@"; do [ "$a" = "--small" ] && small=(--small); done
-  python3 scripts/bench_torch.py "${small[@]}" 2>&1 | tee -a "$blog"
+  python3 scripts/bench_torch.py "${small[@]}" 2>&1 | tee "$blog"
+  "$node" "$dev/bench.mjs" "$@" 2>&1 | tee -a "$blog"
+  rc=${PIPESTATUS[0]}
   python3 - "$blog" <<'PY'
 import json, sys
 rows = []
