@@ -3,6 +3,11 @@
  * call-id rule, the handle table, the backend choice. A Session never throws to its
  * transport: every failure becomes an Error response with a precise code, and the
  * session keeps serving. Requests are handled one at a time, in arrival order.
+ *
+ * On the cpu backend every call completes inside handleFrame. On the webgpu backend a call
+ * that computes (Forward, Grad, Loss, Train) and SetBackend("webgpu") itself complete later:
+ * handleFrame returns a promise, and the transport hands the session no further frame (and
+ * keeps the frame's bytes in place: request tensors are views of them) until it settles.
  */
 import { Builder, ByteBuffer, type Offset } from 'flatbuffers';
 import { loadNetworkJSON, loadNetworkSafetensors, saveNetworkJSON, saveNetworkSafetensors } from '../../core/io/network_io.ts';
@@ -11,8 +16,10 @@ import { Network } from '../../core/network.ts';
 import { Tensor, type TensorData } from '../../core/tensor.ts';
 import { computeLoss, checkTarget, parseLossName } from '../../core/train/losses.ts';
 import { type Optimizer, createOptimizer } from '../../core/train/optimizers.ts';
-import { train } from '../../core/train/trainer.ts';
+import { type TrainOptions, type TrainResult, train, trainAsync } from '../../core/train/trainer.ts';
+import type { WebGpuContext } from '../../core/backend/webgpu/device.ts';
 import { EngineError, type WireError, toWireError } from './errors.ts';
+import { acquireEngineWebGpu, currentWebGpu, webGpuStatus } from './gpu.ts';
 import { ABI_VERSION, CALL_BY_REQUEST, RESPONSE_IDENTIFIER } from './generated/abi.ts';
 import { AbiVersion } from './generated/fb/heddle/abi/abi-version.ts';
 import { BackendInfo } from './generated/fb/heddle/abi/backend-info.ts';
@@ -96,6 +103,8 @@ interface NetworkEntry {
   kind: 'network';
   net: Network;
   id: bigint;
+  /** The device its webgpu binding runs on (null: not bound, it runs on the CPU). */
+  gpu: WebGpuContext | null;
 }
 interface OptimizerEntry {
   kind: 'optimizer';
@@ -115,7 +124,14 @@ export class Session {
   private readonly b = new Builder(1 << 16);
   private helloDone = false;
   private lastCallId = 0n;
-  private backend = 'cpu';
+  private backend: 'cpu' | 'webgpu' = 'cpu';
+  /** The device this connection's webgpu backend runs on (the engine's, shared). */
+  private gpu: WebGpuContext | null = null;
+  /** Live networks, to release their device memory when freed or when the connection ends. */
+  private readonly networks = new Set<NetworkEntry>();
+  /** The call in flight (webgpu), if any. */
+  private inflight: Promise<void> | null = null;
+  private closed = false;
   private readonly maxFrameBytes: number;
   private readonly runtime: RuntimeInfo;
   private readonly log: (line: string) => void;
@@ -133,8 +149,23 @@ export class Session {
     return this.handles.size;
   }
 
+  /** The connection ended: handles go; device memory is released once a call in flight ends. */
   close(): void {
+    this.closed = true;
     this.handles.clear();
+    if (this.inflight) void this.inflight.then(() => this.releaseAll());
+    else this.releaseAll();
+  }
+
+  private releaseAll(): void {
+    for (const e of this.networks) this.unbind(e);
+    this.networks.clear();
+  }
+
+  private unbind(e: NetworkEntry): void {
+    if (e.gpu === null) return;
+    e.gpu = null;
+    e.net.releaseBackend();
   }
 
   // ---------------------------------------------------------------- responses
@@ -192,8 +223,12 @@ export class Session {
 
   // ---------------------------------------------------------------- dispatch
 
-  /** Handles one frame (prefix included). Never throws. */
-  handleFrame(frame: Uint8Array, emit: Emit): void {
+  /**
+   * Handles one frame (prefix included). Never throws. Returns a promise when the call
+   * completes later (webgpu): the transport must not hand over another frame, nor reuse
+   * this frame's bytes, until it settles (it never rejects).
+   */
+  handleFrame(frame: Uint8Array, emit: Emit): Promise<void> | undefined {
     const body = frame.subarray(4);
     try {
       verifyRequestBuffer(body);
@@ -222,14 +257,25 @@ export class Session {
       this.sendError(callId, { code: ErrorCode.HANDSHAKE_REQUIRED, message: `${call.name} before Hello: the first call on a connection must be Hello`, where: 'Request.body', detail: '' }, emit);
       return;
     }
+    let later: void | Promise<void>;
     try {
-      this.dispatch(req, type, callId, emit);
+      later = this.dispatch(req, type, callId, emit);
     } catch (e) {
       this.sendError(callId, toWireError(e), emit);
+      return undefined;
     }
+    if (!(later instanceof Promise)) return undefined;
+    const done = later.then(
+      () => undefined,
+      (e: unknown) => this.sendError(callId, toWireError(e), emit),
+    );
+    this.inflight = done;
+    return done.finally(() => {
+      if (this.inflight === done) this.inflight = null;
+    });
   }
 
-  private dispatch(req: Request, type: RequestBody, id: bigint, emit: Emit): void {
+  private dispatch(req: Request, type: RequestBody, id: bigint, emit: Emit): void | Promise<void> {
     switch (type) {
       case RequestBody.HelloRequest:
         return this.hello(id, req.body(new HelloRequest()) as HelloRequest, emit);
@@ -296,8 +342,24 @@ export class Session {
     return Number(v);
   }
 
-  private checkBackend(): void {
-    if (this.backend !== 'cpu') throw new EngineError(ErrorCode.BACKEND_UNAVAILABLE, `backend '${this.backend}' is not available`, 'backend');
+  /**
+   * Runs `fn` with the network bound to this connection's device (binding it first, or again
+   * when the device it was bound to is gone and the engine has a new one). Binding uploads
+   * nothing: weights go up on the first pass.
+   */
+  private async onGpu<T>(entry: NetworkEntry, fn: () => Promise<T>): Promise<T> {
+    let ctx = this.gpu!;
+    if (ctx.isDestroyed || ctx.lostReason !== null) {
+      const now = currentWebGpu();
+      if (now) ctx = this.gpu = now;
+    }
+    if (entry.gpu !== ctx || entry.net.backend !== 'webgpu') {
+      const report = await entry.net.useBackend('webgpu', { context: ctx });
+      entry.gpu = ctx;
+      const onCpu = (report.layers ?? []).filter((l) => l.device === 'cpu').map((l) => `${l.name} (${l.type})`);
+      this.log(`connection ${this.connection}: network ${entry.id} on webgpu (${ctx.report.description || ctx.report.vendor}); on the CPU inside its passes: ${onCpu.join(', ') || 'none'}`);
+    }
+    return fn();
   }
 
   private checkOutput(batch: number, net: Network, what: string): void {
@@ -333,9 +395,10 @@ export class Session {
 
   private register(net: Network): HandleValue {
     // The entry learns its own id after add() so dependents (optimizers) can refer to it.
-    const entry: NetworkEntry = { kind: 'network', net, id: 0n };
+    const entry: NetworkEntry = { kind: 'network', net, id: 0n, gpu: null };
     const h = this.handles.add('network', entry);
     entry.id = h.id;
+    this.networks.add(entry);
     return h;
   }
 
@@ -360,12 +423,13 @@ export class Session {
       ResponseBody.HelloResponse,
       (b) => {
         const backends = BACKENDS.map((name) => {
+          const st = name === 'cpu' ? { available: true, adapters: [], reason: '' } : webGpuStatus();
           const n = b.createString(name);
-          const adapters = BackendInfo.createAdaptersVector(b, []);
-          const reason = name === 'cpu' ? 0 : b.createString('the webgpu backend is not built yet');
+          const adapters = BackendInfo.createAdaptersVector(b, st.adapters.map((a) => b.createString(a)));
+          const reason = st.reason ? b.createString(st.reason) : 0;
           BackendInfo.startBackendInfo(b);
           BackendInfo.addName(b, n);
-          BackendInfo.addAvailable(b, name === 'cpu');
+          BackendInfo.addAvailable(b, st.available);
           BackendInfo.addAdapters(b, adapters);
           if (reason) BackendInfo.addReason(b, reason);
           return BackendInfo.endBackendInfo(b);
@@ -432,7 +496,9 @@ export class Session {
 
   private networkFree(id: bigint, r: NetworkFreeRequest, emit: Emit): void {
     const h = this.handleOf(r.network());
-    this.handles.release(h, 'network', 'NetworkFreeRequest.network', 'freed by NetworkFree');
+    const entry = this.handles.release(h, 'network', 'NetworkFreeRequest.network', 'freed by NetworkFree') as NetworkEntry;
+    this.unbind(entry);
+    this.networks.delete(entry);
     this.handles.releaseWhere((kind, v) => kind === 'optimizer' && (v as OptimizerEntry).network === h.id, 'freed with its network');
     this.respond(id, ResponseBody.NetworkFreeResponse, (b) => NetworkFreeResponse.createNetworkFreeResponse(b), emit);
   }
@@ -452,18 +518,19 @@ export class Session {
     );
   }
 
-  private forward(id: bigint, r: ForwardRequest, emit: Emit): void {
-    this.checkBackend();
-    const { net } = this.network(r.network(), 'ForwardRequest.network');
+  private forward(id: bigint, r: ForwardRequest, emit: Emit): void | Promise<void> {
+    const entry = this.network(r.network(), 'ForwardRequest.network');
+    const { net } = entry;
     const x = this.tensor(r.input(), 'ForwardRequest.input', inputDtypes(net));
     this.checkOutput(x.shape[0] ?? 0, net, 'ForwardRequest.input');
-    const y = net.forward(x as Tensor);
-    this.respond(id, ResponseBody.ForwardResponse, (b) => ForwardResponse.createForwardResponse(b, addTensor(b, y)), emit);
+    const send = (y: Tensor): void => this.respond(id, ResponseBody.ForwardResponse, (b) => ForwardResponse.createForwardResponse(b, addTensor(b, y)), emit);
+    if (this.backend === 'cpu') return send(net.forward(x as Tensor));
+    return this.onGpu(entry, () => net.forwardAsync(x)).then(send);
   }
 
-  private grad(id: bigint, r: GradRequest, emit: Emit): void {
-    this.checkBackend();
-    const { net } = this.network(r.network(), 'GradRequest.network');
+  private grad(id: bigint, r: GradRequest, emit: Emit): void | Promise<void> {
+    const entry = this.network(r.network(), 'GradRequest.network');
+    const { net } = entry;
     const x = this.tensor(r.input(), 'GradRequest.input', inputDtypes(net)) as Tensor;
     const gyT = r.gradOutput();
     const targetT = r.target();
@@ -474,52 +541,72 @@ export class Session {
     if ((targetT === null) !== (lossName === null)) {
       throw new EngineError(ErrorCode.ARGUMENT_INVALID, targetT ? 'target needs loss (mse or cross_entropy)' : 'loss needs target', 'GradRequest.loss');
     }
-    let dy: Tensor;
-    let lossValue: number | null = null;
     const gy = gyT ? (this.tensor(gyT, 'GradRequest.grad_output', ['f32']) as Tensor) : null;
     const loss = lossName !== null ? parseLossName(lossName, 'GradRequest.loss') : null;
     const target = targetT ? this.tensor(targetT, 'GradRequest.target', ['f32', 'i32', 'i64']) : null;
     this.checkOutput(x.shape[0] ?? 0, net, 'GradRequest.input');
-    const tape = net.forwardTape(x, { training: false, seed: 0 });
-    const out = tape.outputs[tape.outputs.length - 1];
-    if (gy) {
-      dy = gy;
-    } else {
-      checkTarget(loss!, out.shape, target!, 'GradRequest.target');
-      const lr = computeLoss(loss!, out, target!);
-      dy = lr.grad;
-      lossValue = lr.loss;
-    }
-    net.zeroGrad();
-    const dx = net.backward(tape, dy);
     const withWeights = r.weightGrads();
-    this.respond(
-      id,
-      ResponseBody.GradResponse,
-      (b) => {
-        let grads = 0;
-        if (withWeights) {
-          grads = GradResponse.createWeightGradsVector(b, net.parameters().map(({ name, param }) => addNamedTensor(b, name, param.grad)));
-        }
-        const inputGrad = addTensor(b, dx);
-        GradResponse.startGradResponse(b);
-        GradResponse.addInputGrad(b, inputGrad);
-        if (grads) GradResponse.addWeightGrads(b, grads);
-        if (lossValue !== null) {
-          // flatc 2.0.8's TS code drops an optional scalar equal to 0 unless defaults are forced.
-          b.forceDefaults(true);
-          GradResponse.addLoss(b, lossValue);
-          b.forceDefaults(false);
-        }
-        return GradResponse.endGradResponse(b);
-      },
-      emit,
-    );
+    const send = (dx: Tensor, lossValue: number | null): void =>
+      this.respond(
+        id,
+        ResponseBody.GradResponse,
+        (b) => {
+          let grads = 0;
+          if (withWeights) {
+            grads = GradResponse.createWeightGradsVector(b, net.parameters().map(({ name, param }) => addNamedTensor(b, name, param.grad)));
+          }
+          const inputGrad = addTensor(b, dx);
+          GradResponse.startGradResponse(b);
+          GradResponse.addInputGrad(b, inputGrad);
+          if (grads) GradResponse.addWeightGrads(b, grads);
+          if (lossValue !== null) {
+            // flatc 2.0.8's TS code drops an optional scalar equal to 0 unless defaults are forced.
+            b.forceDefaults(true);
+            GradResponse.addLoss(b, lossValue);
+            b.forceDefaults(false);
+          }
+          return GradResponse.endGradResponse(b);
+        },
+        emit,
+      );
+    if (this.backend === 'cpu') {
+      const tape = net.forwardTape(x, { training: false, seed: 0 });
+      let dy: Tensor;
+      let lossValue: number | null = null;
+      if (gy) {
+        dy = gy;
+      } else {
+        const out = tape.outputs[tape.outputs.length - 1];
+        checkTarget(loss!, out.shape, target!, 'GradRequest.target');
+        const lr = computeLoss(loss!, out, target!);
+        dy = lr.grad;
+        lossValue = lr.loss;
+      }
+      net.zeroGrad();
+      return send(net.backward(tape, dy), lossValue);
+    }
+    // webgpu: the same steps with the forward and the backward on the device; the loss (and
+    // its gradient) from the inference output, as above (training: false, the same bits).
+    return this.onGpu(entry, async () => {
+      let dy: Tensor;
+      let lossValue: number | null = null;
+      if (gy) {
+        dy = gy;
+      } else {
+        const out = await net.forwardAsync(x);
+        checkTarget(loss!, out.shape, target!, 'GradRequest.target');
+        const lr = computeLoss(loss!, out, target!);
+        dy = lr.grad;
+        lossValue = lr.loss;
+      }
+      net.zeroGrad();
+      send(await net.gradAsync(x, dy), lossValue);
+    });
   }
 
-  private train(id: bigint, r: TrainRequest, emit: Emit): void {
-    this.checkBackend();
-    const { net } = this.network(r.network(), 'TrainRequest.network');
+  private train(id: bigint, r: TrainRequest, emit: Emit): void | Promise<void> {
+    const entry = this.network(r.network(), 'TrainRequest.network');
+    const { net } = entry;
     const inputs = this.tensor(r.inputs(), 'TrainRequest.inputs', inputDtypes(net)) as Tensor;
     const targets = this.tensor(r.targets(), 'TrainRequest.targets', ['f32', 'i32', 'i64']);
     const optHandle = r.optimizer();
@@ -536,12 +623,12 @@ export class Session {
     const schedule = scheduleJson === null ? undefined : parseJsonArg(scheduleJson, 'TrainRequest.schedule_json', true);
     const every = r.progressEvery();
     const clip = r.clipNorm();
-    const result = train(net, { inputs, targets }, {
+    const opts: TrainOptions = {
       epochs: r.epochs(),
       batchSize: r.batchSize(),
       loss: r.loss()!,
-      optimizer: optimizer as Parameters<typeof train>[2]['optimizer'],
-      schedule: schedule as Parameters<typeof train>[2]['schedule'],
+      optimizer: optimizer as TrainOptions['optimizer'],
+      schedule: schedule as TrainOptions['schedule'],
       clipNorm: clip === null ? undefined : clip,
       shuffle: r.shuffle(),
       seed: this.seed(r.seed(), 'TrainRequest.seed'),
@@ -557,28 +644,42 @@ export class Session {
                 emit,
               );
             },
-    });
-    this.respond(
-      id,
-      ResponseBody.TrainResponse,
-      (b) => {
-        const losses = TrainResponse.createEpochLossesVector(b, result.epochLosses);
-        return TrainResponse.createTrainResponse(b, result.finalLoss, losses, BigInt(result.steps));
-      },
-      emit,
-    );
+    };
+    const send = (result: TrainResult): void =>
+      this.respond(
+        id,
+        ResponseBody.TrainResponse,
+        (b) => {
+          const losses = TrainResponse.createEpochLossesVector(b, result.epochLosses);
+          return TrainResponse.createTrainResponse(b, result.finalLoss, losses, BigInt(result.steps));
+        },
+        emit,
+      );
+    if (this.backend === 'cpu') return send(train(net, { inputs, targets }, opts));
+    return this.onGpu(entry, () => trainAsync(net, { inputs, targets }, opts)).then(send);
   }
 
-  private setBackend(id: bigint, r: SetBackendRequest, emit: Emit): void {
+  private setBackend(id: bigint, r: SetBackendRequest, emit: Emit): void | Promise<void> {
     const name = r.name()!;
     if (!(BACKENDS as readonly string[]).includes(name)) {
       throw new EngineError(ErrorCode.ARGUMENT_INVALID, `unknown backend '${name}'; backends are ${BACKENDS.join(', ')}`, 'SetBackendRequest.name');
     }
-    if (name !== 'cpu') {
-      throw new EngineError(ErrorCode.BACKEND_UNAVAILABLE, `backend '${name}' is not available in this engine (not built yet); cpu is`, 'SetBackendRequest.name');
+    const send = (): void => this.respond(id, ResponseBody.SetBackendResponse, (b) => SetBackendResponse.createSetBackendResponse(b, b.createString(name)), emit);
+    if (name === 'cpu') {
+      // Back to the host: every network's device memory is released (the device stays, for later).
+      for (const e of this.networks) this.unbind(e);
+      this.backend = 'cpu';
+      this.gpu = null;
+      return send();
     }
-    this.backend = name;
-    this.respond(id, ResponseBody.SetBackendResponse, (b) => SetBackendResponse.createSetBackendResponse(b, b.createString(name)), emit);
+    // webgpu: the engine's device (acquired on first use, or again after a loss). A failure
+    // (BACKEND_UNAVAILABLE, with the reason) leaves the connection on its backend.
+    return acquireEngineWebGpu().then((ctx) => {
+      if (this.closed) return;
+      this.gpu = ctx;
+      this.backend = 'webgpu';
+      send();
+    });
   }
 
   private optimizerCreate(id: bigint, r: OptimizerCreateRequest, emit: Emit): void {
@@ -651,30 +752,33 @@ export class Session {
     this.respond(id, ResponseBody.NetworkSetWeightsResponse, (b) => NetworkSetWeightsResponse.createNetworkSetWeightsResponse(b), emit);
   }
 
-  private loss(id: bigint, r: LossRequest, emit: Emit): void {
-    this.checkBackend();
-    const { net } = this.network(r.network(), 'LossRequest.network');
+  private loss(id: bigint, r: LossRequest, emit: Emit): void | Promise<void> {
+    const entry = this.network(r.network(), 'LossRequest.network');
+    const { net } = entry;
     const x = this.tensor(r.input(), 'LossRequest.input', inputDtypes(net)) as Tensor;
     const target = this.tensor(r.target(), 'LossRequest.target', ['f32', 'i32', 'i64']);
     const name = parseLossName(r.loss()!, 'LossRequest.loss');
     this.checkOutput(x.shape[0] ?? 0, net, 'LossRequest.input');
-    const y = net.forward(x);
-    checkTarget(name, y.shape, target, 'LossRequest.target');
-    const res = computeLoss(name, y, target);
-    this.respond(
-      id,
-      ResponseBody.LossResponse,
-      (b) => {
-        const out = addTensor(b, y);
-        const grad = addTensor(b, res.grad);
-        LossResponse.startLossResponse(b);
-        LossResponse.addLoss(b, res.loss);
-        LossResponse.addOutput(b, out);
-        LossResponse.addOutputGrad(b, grad);
-        return LossResponse.endLossResponse(b);
-      },
-      emit,
-    );
+    const send = (y: Tensor): void => {
+      checkTarget(name, y.shape, target, 'LossRequest.target');
+      const res = computeLoss(name, y, target);
+      this.respond(
+        id,
+        ResponseBody.LossResponse,
+        (b) => {
+          const out = addTensor(b, y);
+          const grad = addTensor(b, res.grad);
+          LossResponse.startLossResponse(b);
+          LossResponse.addLoss(b, res.loss);
+          LossResponse.addOutput(b, out);
+          LossResponse.addOutputGrad(b, grad);
+          return LossResponse.endLossResponse(b);
+        },
+        emit,
+      );
+    };
+    if (this.backend === 'cpu') return send(net.forward(x));
+    return this.onGpu(entry, () => net.forwardAsync(x)).then(send);
   }
 
   private optimizerState(id: bigint, r: OptimizerStateRequest, emit: Emit): void {

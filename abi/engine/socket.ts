@@ -2,14 +2,16 @@
  * The unix-socket transport (`heddle serve --socket PATH`): one engine, many clients, each
  * connection with its own session (handshake, call ids, handles). The socket file is
  * created with mode 0600 (only its owner may connect). Requests of one connection are
- * handled in order; connections share the one JS thread, so a long call (training)
- * delays the others until it finishes.
+ * handled in order; connections share the one JS thread, so a long call on the cpu backend
+ * (training) delays the others until it finishes. A call on the webgpu backend waits for the
+ * device without holding the thread: other connections are served meanwhile, and its own
+ * connection's later requests wait (unread) until it is answered.
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { FrameReader } from './framing.ts';
 import type { RuntimeInfo } from './runtime.ts';
 import { type Emit, Session } from './session.ts';
+import { FrameFeeder } from './stdio.ts';
 
 export interface SocketServerOptions {
   path: string;
@@ -63,35 +65,42 @@ export async function serveSocket(o: SocketServerOptions): Promise<SocketServer>
     const connection = next++;
     live.add(sock);
     const session = new Session({ connection, maxFrameBytes: o.maxFrameBytes, runtime: o.runtime, log });
-    const reader = new FrameReader(o.maxFrameBytes);
     let closed = false;
+    /** Inside a data event's handling, where writes are corked (not in a call answered later). */
+    let corked = false;
     const emit: Emit = (f, urgent) => {
       if (closed) return;
       sock.write(f.slice());
-      if (urgent) {
+      if (urgent && corked) {
         // Progress of a long call: send it now, not when the call ends.
         sock.uncork();
         sock.cork();
       }
       if (sock.writableLength > HIGH_WATER) sock.pause();
     };
+    // While a call waits for the GPU, this client's requests are not read (they queue in the kernel).
+    const feeder = new FrameFeeder(session, emit, o.maxFrameBytes, (busy) => {
+      if (busy) sock.pause();
+      else if (!closed && sock.writableLength <= HIGH_WATER) sock.resume();
+    });
     log(`connection ${connection}: open`);
-    sock.on('drain', () => sock.resume());
+    sock.on('drain', () => {
+      if (!feeder.waiting) sock.resume();
+    });
     sock.on('data', (chunk: Buffer) => {
-      reader.push(chunk);
       // The answers to requests that arrived together leave together.
       sock.cork();
-      for (let ev = reader.next(); ev; ev = reader.next()) {
-        if (ev.kind === 'frame') session.handleFrame(ev.frame, emit);
-        else session.frameTooLarge(ev.length, emit);
-      }
+      corked = true;
+      feeder.push(chunk);
+      corked = false;
       sock.uncork();
     });
-    sock.on('end', () => {
-      if (reader.midFrame) session.frameTruncated(reader.describePartial(), emit);
-      closed = true;
-      sock.end();
-    });
+    sock.on('end', () =>
+      feeder.end(() => {
+        closed = true;
+        sock.end();
+      }),
+    );
     sock.on('error', () => {
       closed = true;
     });

@@ -115,8 +115,13 @@ class OutBuffer {
   }
 }
 
-/** Serves one session over a synchronous IO until end of stream. Returns the exit status. */
-export function serveSync(session: Session, io: SyncIO, maxFrameBytes: number): number {
+/**
+ * Serves one session over a synchronous IO until end of stream. Resolves with the exit status.
+ * The loop is synchronous while calls complete at once (cpu); a call that completes later
+ * (webgpu) is awaited before the next frame is handled or the next read made, so the event
+ * loop runs the GPU work and the frame's bytes stay in place.
+ */
+export async function serveSync(session: Session, io: SyncIO, maxFrameBytes: number): Promise<number> {
   const reader = new FrameReader(maxFrameBytes);
   const out = new OutBuffer(io);
   const emit: Emit = (f, urgent) => out.add(f, urgent);
@@ -134,8 +139,14 @@ export function serveSync(session: Session, io: SyncIO, maxFrameBytes: number): 
       }
       reader.commit(n);
       for (let ev = reader.next(); ev; ev = reader.next()) {
-        if (ev.kind === 'frame') session.handleFrame(ev.frame, emit);
-        else session.frameTooLarge(ev.length, emit);
+        if (ev.kind === 'frame') {
+          const later = session.handleFrame(ev.frame, emit);
+          if (later) {
+            // Answers so far go out before the wait.
+            out.flush();
+            await later;
+          }
+        } else session.frameTooLarge(ev.length, emit);
       }
       out.flush();
     }
@@ -157,25 +168,98 @@ interface NodeStdio {
 /** Serves one session on process.stdin / process.stdout streams. Resolves with the exit status at end of stream. */
 export function serveStream(session: Session, maxFrameBytes: number): Promise<number> {
   const proc = (globalThis as unknown as { process: NodeStdio }).process;
-  const reader = new FrameReader(maxFrameBytes);
   const emit: Emit = (f) => void proc.stdout.write(f.slice());
+  const feeder = new FrameFeeder(session, emit, maxFrameBytes);
   return new Promise((resolve) => {
-    proc.stdin.on('data', (chunk) => {
-      reader.push(chunk!);
-      for (let ev = reader.next(); ev; ev = reader.next()) {
-        if (ev.kind === 'frame') session.handleFrame(ev.frame, emit);
-        else session.frameTooLarge(ev.length, emit);
-      }
-    });
-    proc.stdin.on('end', () => {
-      let status = 0;
-      if (reader.midFrame) {
-        session.frameTruncated(reader.describePartial(), emit);
-        status = 3;
-      }
-      session.close();
-      proc.stdout.end(() => resolve(status));
-    });
+    proc.stdin.on('data', (chunk) => feeder.push(chunk!));
+    proc.stdin.on('end', () =>
+      feeder.end((truncated) => {
+        session.close();
+        proc.stdout.end(() => resolve(truncated ? 3 : 0));
+      }),
+    );
     proc.stdin.resume();
   });
+}
+
+/**
+ * Feeds the chunks of a stream transport (socket, process.stdin) to a session, frames in
+ * order. While a call is in flight (webgpu) new chunks wait aside, unread: the reader's
+ * buffer, which holds the frame being served, is not touched until the call settles.
+ */
+export class FrameFeeder {
+  private readonly reader: FrameReader;
+  private readonly backlog: Uint8Array[] = [];
+  private busy = false;
+  private ending: ((truncated: boolean) => void) | null = null;
+
+  constructor(
+    private readonly session: Session,
+    private readonly emit: Emit,
+    maxFrameBytes: number,
+    /** Told when a call starts waiting (true) and when the feeder is idle again (false). */
+    private readonly onBusy?: (busy: boolean) => void,
+  ) {
+    this.reader = new FrameReader(maxFrameBytes);
+  }
+
+  /** True while a call is in flight. */
+  get waiting(): boolean {
+    return this.busy;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.busy) {
+      this.backlog.push(chunk);
+      return;
+    }
+    this.reader.push(chunk);
+    this.drain();
+  }
+
+  /**
+   * End of input: once every frame before it is answered, FRAME_TRUNCATED if the input
+   * ended inside a frame, then `done(truncated)`.
+   */
+  end(done: (truncated: boolean) => void): void {
+    this.ending = done;
+    if (!this.busy) this.finish();
+  }
+
+  private drain(): void {
+    for (;;) {
+      for (let ev = this.reader.next(); ev; ev = this.reader.next()) {
+        if (ev.kind === 'too_large') {
+          this.session.frameTooLarge(ev.length, this.emit);
+          continue;
+        }
+        const later = this.session.handleFrame(ev.frame, this.emit);
+        if (later) {
+          this.busy = true;
+          this.onBusy?.(true);
+          const next = (): void => {
+            this.busy = false;
+            this.drain();
+            if (!this.busy) {
+              this.onBusy?.(false);
+              if (this.ending) this.finish();
+            }
+          };
+          void later.then(next, next);
+          return;
+        }
+      }
+      const next = this.backlog.shift();
+      if (!next) return;
+      this.reader.push(next);
+    }
+  }
+
+  private finish(): void {
+    const done = this.ending!;
+    this.ending = null;
+    const truncated = this.reader.midFrame;
+    if (truncated) this.session.frameTruncated(this.reader.describePartial(), this.emit);
+    done(truncated);
+  }
 }

@@ -5,8 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -27,10 +26,17 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 let bundle: Promise<string> | null = null;
 
-/** Builds abi/engine/bin.ts into a temp dir once per test process; returns the bundle's path. */
+/**
+ * Builds abi/engine/bin.ts into a fresh folder once per test process; returns the bundle's
+ * path. The folder is inside the checkout (node_modules/.cache/heddle-engine-test/), so the
+ * bundle resolves the optional `webgpu` package (the webgpu backend on Node and Bun) as
+ * dist/heddle-engine.mjs does.
+ */
 export function engineBundle(): Promise<string> {
   bundle ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'heddle-engine-test-')), 'heddle-engine.mjs');
+    const parent = join(REPO, 'node_modules/.cache/heddle-engine-test');
+    mkdirSync(parent, { recursive: true });
+    const out = join(mkdtempSync(join(parent, 'b-')), 'heddle-engine.mjs');
     await build({
       entryPoints: [join(REPO, 'abi/engine/bin.ts')],
       bundle: true,

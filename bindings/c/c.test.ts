@@ -1,10 +1,10 @@
 /**
  * libheddle through vitest: builds bindings/c with CMake (incrementally, under
- * node_modules/.cache/heddle/c-build), runs its ctest suite (api, example, bits), and checks
+ * node_modules/.cache/heddle/c-build), runs its ctest suite (api, example, bits, webgpu), and checks
  * that forward/grad/save/train/load through the C library give the TS core's bits, with the
  * engine on Node, Deno and Bun.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -77,7 +77,7 @@ describe('libheddle (bindings/c)', () => {
     });
   });
 
-  it('passes its ctest suite (api, example, bits)', () => {
+  it('passes its ctest suite (api, example, bits, webgpu)', () => {
     let out = '';
     try {
       const env: Record<string, string | undefined> = { ...process.env, HEDDLE_ENGINE_BUNDLE: bundle };
@@ -95,5 +95,15 @@ describe('libheddle (bindings/c)', () => {
       const out = execFileSync(join(BUILD, 'heddle_bits'), { env: { ...process.env, HEDDLE_ENGINE: cmd.join(' ') }, encoding: 'utf8', maxBuffer: 64 << 20 });
       expect(parseLines(out)).toEqual(reference());
     });
+  }
+
+  // On node, ctest runs it (above).
+  for (const rt of ['deno', 'bun'] as RuntimeName[]) {
+    it(`set_backend("webgpu") gives the cpu's bits with the engine on ${rt}`, async () => {
+      const cmd = await engineCommandFor(rt);
+      const r = spawnSync(join(BUILD, 'heddle_webgpu'), { env: { ...process.env, HEDDLE_ENGINE: cmd.join(' ') }, encoding: 'utf8', timeout: 300_000 });
+      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/trained_forward: same bits/);
+    }, 300_000);
   }
 });

@@ -256,7 +256,7 @@ static void test_network(heddle_engine *e) {
   CHECK(strstr(desc, "\"total_parameters\":67") != NULL && strlen(desc) == got);
 
   CHECK_STATUS(heddle_engine_set_backend(e, "cpu"), HEDDLE_OK);
-  CHECK_STATUS(heddle_engine_set_backend(e, "webgpu"), HEDDLE_E_BACKEND_UNAVAILABLE);
+  /* "webgpu" depends on the adapters the engine finds: tests/webgpu.c */
   CHECK_STATUS(heddle_network_morph_dtype(m, HEDDLE_DTYPE_F32), HEDDLE_OK);
   CHECK_STATUS(heddle_network_morph_dtype(m, HEDDLE_DTYPE_BF16), HEDDLE_E_UNSUPPORTED);
 

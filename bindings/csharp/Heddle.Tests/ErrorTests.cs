@@ -30,7 +30,7 @@ public class ErrorTests
         using var engine = TestEnv.Start();
         using var net = engine.CreateNetwork(Dense);
         Assert.Throws<InputInvalidException>(() => net.Forward(new[] { float.NaN, 0, 0, 0 }));
-        Assert.Throws<BackendUnavailableException>(() => engine.SetBackend("webgpu"));
+        // SetBackend("webgpu") depends on the adapters the engine finds: WebGpuTests.
         Assert.Throws<ArgumentInvalidException>(() => engine.SetBackend("abacus"));
         engine.SetBackend("cpu");
         Assert.Throws<UnsupportedException>(() => net.MorphDtype(DType.F16));

@@ -70,8 +70,7 @@ def test_bad_input_gets_precise_errors_and_the_connection_keeps_serving(engine: 
             engine.load(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header", "safetensors")
         with pytest.raises(heddle.FormatInvalid):
             engine.load(b'{"format":"heddle-network"', "json")
-        with pytest.raises(heddle.BackendUnavailable):
-            engine.set_backend("webgpu")
+        # set_backend("webgpu") depends on the adapters the engine finds: test_webgpu.py
         with pytest.raises(heddle.ArgumentInvalid):
             engine.set_backend("tpu")
         engine.set_backend("cpu")
