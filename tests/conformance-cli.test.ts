@@ -21,7 +21,7 @@ function heddle(...args: string[]): { code: number; stdout: string; stderr: stri
 }
 
 beforeAll(() => {
-  for (const p of ['node_modules', 'core']) fs.symlinkSync(path.join(repo, p), path.join(root, p));
+  for (const p of ['node_modules', 'core', 'abi']) fs.symlinkSync(path.join(repo, p), path.join(root, p));
   fs.mkdirSync(path.join(root, 'conformance', 'vectors', 't'), { recursive: true });
   for (const p of ['runner', 'browser']) fs.symlinkSync(path.join(repo, 'conformance', p), path.join(root, 'conformance', p));
   const vector = (ops: unknown[]) => JSON.stringify({ description: 'd', seed: 3, config: { layers: [{ type: 'dense', input_height: 3, output_height: 4, activation: 'tanh' }] }, ops });

@@ -6,24 +6,42 @@
  * one ulp of the correct one, the kind of drift a 1e-3 tolerance never sees; the Bun column
  * must FAIL on vectors that use dense layers with biases while the Node column, running the
  * real core in the same matrix, passes them.
+ *
+ * The same for the WebGPU backend: Deno's column runs a copy whose WGSL has no explicit flush to
+ * zero (WGSL_ADVERSARY.noFlush in core/backend/webgpu/shader.ts). lavapipe keeps subnormals, so
+ * the vectors whose GPU arithmetic produces them FAIL there, while node/webgpu/ts passes them.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runMatrix } from '../conformance/host/matrix.ts';
+import { CODE_DIRS, runMatrix } from '../conformance/host/matrix.ts';
 import { repoRoot } from '../conformance/host/paths.ts';
 import { formatText } from '../conformance/host/report.ts';
 
 const root = repoRoot();
-const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'heddle-perturbed-'));
-afterAll(() => fs.rmSync(copy, { recursive: true, force: true }));
+const copies: string[] = [];
+afterAll(() => {
+  for (const c of copies) fs.rmSync(c, { recursive: true, force: true });
+});
 
 /** The code under test, copied: core/ and the in-process runners. */
-function copyTree(): void {
-  for (const dir of ['core', 'conformance/runner', 'conformance/browser']) {
+function copyTree(): string {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'heddle-perturbed-'));
+  copies.push(copy);
+  for (const dir of CODE_DIRS) {
     fs.cpSync(path.join(root, dir), path.join(copy, dir), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
   }
+  return copy;
+}
+
+/** Replaces `target`, which must occur exactly once in `file` of the copy. */
+function edit(copy: string, file: string, target: string, replacement: string): void {
+  const p = path.join(copy, file);
+  const src = fs.readFileSync(p, 'utf8');
+  // If the code was rewritten, pick a new step to break; the point is that one step changes.
+  expect(src.split(target).length - 1, `the perturbation target '${target}' is not (exactly once) in ${file} any more; update this test`).toBe(1);
+  fs.writeFileSync(p, src.replace(target, replacement));
 }
 
 const TARGET = 'fround(a0 + bias[o])';
@@ -42,19 +60,15 @@ function flipRound(x: number): number {
 }
 `;
 
-function perturb(): void {
-  const file = path.join(copy, 'core/kernels/linear.ts');
-  const src = fs.readFileSync(file, 'utf8');
-  const hits = src.split(TARGET).length - 1;
-  // If the kernel was rewritten, pick a new step to flip; the point is that one step changes.
-  expect(hits, `the perturbation target '${TARGET}' is not (exactly once) in core/kernels/linear.ts any more; update this test`).toBe(1);
-  fs.writeFileSync(file, src.replace(TARGET, 'flipRound(a0 + bias[o])') + FLIP);
+function perturb(copy: string): void {
+  edit(copy, 'core/kernels/linear.ts', TARGET, 'flipRound(a0 + bias[o])');
+  fs.appendFileSync(path.join(copy, 'core/kernels/linear.ts'), FLIP);
 }
 
 describe('a perturbed kernel', () => {
   it('flipping the rounding of one step in one runtime makes that column FAIL', async () => {
-    copyTree();
-    perturb();
+    const copy = copyTree();
+    perturb(copy);
     const vectors = ['layers/dense', 'networks/mlp', 'optimizers/adamw', 'layers/layer_norm'];
     const m = await runMatrix({ root, runtimes: ['node', 'bun'], backends: ['cpu'], ways: ['ts'], vectors, sources: { bun: copy } });
     const text = formatText(m);
@@ -74,4 +88,22 @@ describe('a perturbed kernel', () => {
     expect(bun.counts.fail).toBeGreaterThanOrEqual(3);
     expect(m.failures.every((f) => f.column === 'bun/cpu/ts')).toBe(true);
   }, 300_000);
+
+  it('the WebGPU backend without its explicit flush FAILs on lavapipe (Deno keeps subnormals)', async () => {
+    const copy = copyTree();
+    edit(copy, 'core/backend/webgpu/shader.ts', 'noFlush: false,', 'noFlush: true,');
+    const vectors = ['hard/subnormal-inputs', 'hard/subnormal-products', 'layers/dense', 'layers/layer_norm'];
+    const m = await runMatrix({ root, runtimes: ['node', 'deno'], backends: ['webgpu'], ways: ['ts'], vectors, sources: { deno: copy } });
+    const text = formatText(m);
+    expect(m.columns.map((c) => `${c.id}:${c.state}`), text).toEqual(['node/webgpu/ts:ran', 'deno/webgpu/ts:ran']);
+    expect(m.columns[0].counts, text).toEqual({ pass: m.vectors.length, fail: 0, skip: 0 });
+    // Subnormal inputs (flushed on entry, but products and sums of normal values land below
+    // 2^-126) and subnormal products: lavapipe keeps them without the explicit flush.
+    for (const id of ['hard/subnormal-inputs', 'hard/subnormal-products']) {
+      expect(m.cells[id]['deno/webgpu/ts'].status, `${id}\n${text}`).toBe('FAIL');
+      expect(m.cells[id]['deno/webgpu/ts'].reason).toMatch(/^0:forward: sha256 [0-9a-f]{12} != golden [0-9a-f]{12}; differing arrays: output/);
+    }
+    for (const id of ['layers/dense', 'layers/layer_norm']) expect(m.cells[id]['deno/webgpu/ts'].status, `${id}\n${text}`).toBe('pass');
+    expect(m.failures.every((f) => f.column === 'deno/webgpu/ts')).toBe(true);
+  }, 600_000);
 });

@@ -1,17 +1,18 @@
 /**
  * The conformance suite's own parts: SHA-256, the digest encoding, vector validation, the
- * judge, materialized vectors (what wrappers receive), wrapper reports and the reports.
+ * judge, materialized vectors (what wrappers receive), wrapper reports, the reports, and the
+ * webgpu plumbing that needs no GPU (columns, adapter labels, a GPU object with no adapter).
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../core/prng.ts';
 import { base64Encode } from '../core/io/base64.ts';
 import { digest, type NamedArray } from '../conformance/runner/digest.ts';
-import { executeVector } from '../conformance/runner/execute.ts';
+import { adapterLabel, executeVector, runRequest } from '../conformance/runner/execute.ts';
 import { materialize, materializedSource, vectorOf } from '../conformance/runner/materialize.ts';
 import { Sha256, sha256Hex } from '../conformance/runner/sha256.ts';
 import { VectorError, parseValue, parseVector } from '../conformance/runner/spec.ts';
-import { judge, type MatrixResult } from '../conformance/host/matrix.ts';
+import { judge, plannedColumns, type MatrixResult } from '../conformance/host/matrix.ts';
 import { formatHtml, formatText, jsonSummary } from '../conformance/host/report.ts';
 import { loadVectors } from '../conformance/host/vectors.ts';
 import { normalizeWrapperReport } from '../conformance/host/ways.ts';
@@ -180,5 +181,57 @@ describe('reports', () => {
     expect(h).not.toMatch(/<script|<link|src=|https?:/);
     expect(h).toContain('a &lt;b&gt;');
     expect(h).toContain('<td class="fail" title="0:forward: sha256 x != golden y">FAIL</td>');
+  });
+});
+
+describe('webgpu columns (no GPU needed)', () => {
+  it('ts on every runtime; the wrapper ways in on node only', () => {
+    const ids = plannedColumns({ backends: ['webgpu'] }).map((c) => `${c.runtime}/${c.backend}/${c.via}`);
+    expect(ids).toEqual(['node/webgpu/ts', 'node/webgpu/python', 'node/webgpu/csharp', 'node/webgpu/c', 'deno/webgpu/ts', 'bun/webgpu/ts', 'chromium/webgpu/ts']);
+    expect(plannedColumns({ backends: ['cpu'] }).filter((c) => c.via !== 'ts').map((c) => c.runtime)).toEqual(['node', 'node', 'node', 'deno', 'deno', 'deno', 'bun', 'bun', 'bun']);
+  });
+
+  it('an adapter in one line: its description, else vendor and architecture (Chromium hides the description)', () => {
+    expect(adapterLabel({ vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true })).toBe('google swiftshader (fallback adapter)');
+    expect(adapterLabel({ vendor: 'nvidia', architecture: '', device: 'h200', description: 'NVIDIA: 580', isFallbackAdapter: false })).toBe('NVIDIA: 580');
+  });
+
+  it('a GPU object without an adapter: the runner reports BACKEND_UNAVAILABLE and no results', async () => {
+    const vectors = loadVectors(root, ['layers/dense']).map((l) => l.vector);
+    const r = await runRequest({ backend: 'webgpu', vectors }, { gpu: async () => ({ requestAdapter: async () => null }) as never });
+    expect(r.results).toEqual([]);
+    expect(r.unavailable).toMatch(/^BACKEND_UNAVAILABLE: backend webgpu: the given GPU object found no adapter/);
+    const cpu = await runRequest({ backend: 'cpu', vectors });
+    expect(cpu.results.map((v) => v.id)).toEqual(vectors.map((v) => v.id));
+  });
+
+  const g: MatrixResult = {
+    vectors: [{ id: 'g/a', group: 'g', description: 'a' }, { id: 'g/b', group: 'g', description: 'b' }],
+    columns: [
+      { id: 'node/webgpu/ts', runtime: 'node', backend: 'webgpu', via: 'ts', state: 'ran', version: '20', adapter: 'SwiftShader driver 5.0.0 (fallback adapter)', cpuFallback: ['lstm'], cpuBackward: ['conv1d'], ms: 10, counts: { pass: 2, fail: 0, skip: 0 } },
+      { id: 'deno/webgpu/ts', runtime: 'deno', backend: 'webgpu', via: 'ts', state: 'crashed', reason: 'the webgpu backend could not start on deno/webgpu/ts: BACKEND_UNAVAILABLE: no adapter', ms: 10, counts: { pass: 0, fail: 2, skip: 0 } },
+    ],
+    cells: {
+      'g/a': { 'node/webgpu/ts': { status: 'pass' }, 'deno/webgpu/ts': { status: 'FAIL', reason: 'the webgpu backend could not start on deno/webgpu/ts: BACKEND_UNAVAILABLE: no adapter' } },
+      'g/b': { 'node/webgpu/ts': { status: 'pass' }, 'deno/webgpu/ts': { status: 'FAIL', reason: 'the webgpu backend could not start on deno/webgpu/ts: BACKEND_UNAVAILABLE: no adapter' } },
+    },
+    failures: ['g/a', 'g/b'].map((vector) => ({ vector, column: 'deno/webgpu/ts', reason: 'the webgpu backend could not start on deno/webgpu/ts: BACKEND_UNAVAILABLE: no adapter' })),
+    notes: [],
+    ok: false,
+    ms: 20,
+  };
+
+  it('reports name each column\'s adapter and what ran on the CPU; a column without an adapter FAILs once, not per vector', () => {
+    const t = formatText(g);
+    expect(t).toMatch(/webgpu adapters:\n {2}node\/webgpu\/ts: SwiftShader driver 5\.0\.0 \(fallback adapter\)\n +forward on the CPU inside the GPU pass: lstm\n +backward on the CPU inside the GPU step: conv1d\n {2}deno\/webgpu\/ts: \(none/);
+    expect(t).toMatch(/FAIL \(2 cells\):\n {2}every vector @ deno\/webgpu\/ts:\n +the webgpu backend could not start on deno\/webgpu\/ts: BACKEND_UNAVAILABLE: no adapter\n\nFAILED/);
+    expect(t).not.toMatch(/g\/a @/);
+    const j = jsonSummary(g);
+    expect(j.columns[0]).toMatchObject({ adapter: 'SwiftShader driver 5.0.0 (fallback adapter)', cpu_fallback: ['lstm'], cpu_backward: ['conv1d'] });
+    expect(j.failures).toHaveLength(2);
+    const h = formatHtml(g);
+    expect(h).toContain('<th>adapter (webgpu)</th>');
+    expect(h).toContain('SwiftShader driver 5.0.0 (fallback adapter)<br><small>forward on the CPU inside the GPU pass: lstm</small><br><small>backward on the CPU inside the GPU step: conv1d</small>');
+    expect(h.match(/<li><b>/g)).toHaveLength(1);
   });
 });

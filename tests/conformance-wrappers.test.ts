@@ -7,6 +7,11 @@
  * pending (their golden run failed with an error they do not expect) FAIL in every column, as
  * in tests/conformance-matrix.test.ts.
  *
+ * On the webgpu backend the wrappers have one column each, on Node (the client selects webgpu
+ * in the engine before any vector; the engine runs Dawn on SwiftShader, from the environment
+ * the host gives it): the same vectors, the same goldens. An engine that refuses the backend
+ * FAILs the column with its message.
+ *
  * Needs `npm run build` (dist/heddle-engine.mjs; `npm test` builds first).
  */
 import fs from 'node:fs';
@@ -58,5 +63,18 @@ describe('conformance matrix, wrapper ways in (CPU, engine on node/deno/bun)', (
         for (const c of m.columns) expect(m.cells[id][c.id].status, `${id} @ ${c.id}`).toBe('FAIL');
       }
     }, 600_000);
+  }
+});
+
+describe('conformance matrix, wrapper ways in on WebGPU (engine on node, Dawn on SwiftShader)', () => {
+  for (const { way, label } of WRAPPERS) {
+    it(`${way}: the ${label} client passes every implemented vector on node/webgpu/${way}`, async () => {
+      const root = repoRoot();
+      const pending = pendingVectors(root);
+      const m = await runMatrix({ root, runtimes: ['node'], backends: ['webgpu'], ways: [way] });
+      const text = formatText(m);
+      expect(m.columns.map((c) => `${c.id}:${c.state}${c.reason ? ` (${c.reason})` : ''}`), text).toEqual([`node/webgpu/${way}:ran`]);
+      expect(m.failures.filter((f) => !pending.has(f.vector)), text).toEqual([]);
+    }, 900_000);
   }
 });

@@ -1,6 +1,7 @@
 /**
  * `heddle conformance`: runs the conformance matrix (docs/conformance.md) and prints it; exit
- * code 1 when any cell FAILs. `--update-golden --reason "..."` rewrites conformance/golden.json
+ * code 1 when any cell FAILs (a webgpu column that cannot get an adapter FAILs too; a column
+ * whose prerequisites are not installed is skipped). `--update-golden --reason "..."` rewrites conformance/golden.json
  * from the node / cpu / ts cell, the only way the goldens change.
  */
 import { type Command, Option } from 'commander';
@@ -74,7 +75,7 @@ export async function conformanceCommand(o: ConformanceOpts): Promise<void> {
     ways: o.via as WayId[] | undefined,
     vectors: o.vector,
     jobs: o.jobs,
-    onColumn: progress ? (c: ColumnResult) => process.stderr.write(`  ${c.id}: ${c.state === 'skipped' ? 'skipped' : `${c.counts.pass} pass, ${c.counts.fail} FAIL`}\n`) : undefined,
+    onColumn: progress ? (c: ColumnResult) => process.stderr.write(`  ${c.id}: ${c.state === 'skipped' ? 'skipped' : `${c.counts.pass} pass, ${c.counts.fail} FAIL`}${c.adapter ? ` (${c.adapter})` : ''}\n`) : undefined,
   });
   if (o.html) writeFileAtomic(o.html, formatHtml(m));
   process.stdout.write(o.json ? JSON.stringify(jsonSummary(m), null, 2) + '\n' : formatText(m));
@@ -87,7 +88,7 @@ export function registerConformance(program: Command): void {
     .command('conformance')
     .description('run the conformance matrix (vectors x runtime x backend x way in) against the golden hashes; exit 1 on any FAIL')
     .option('--runtime <list>', `runtimes, comma-separated or repeated (${RUNTIME_IDS.join(', ')}; default all)`, listOf('--runtime', RUNTIME_IDS))
-    .option('--backend <list>', `backends (${BACKENDS.join(', ')}; default all)`, listOf('--backend', BACKENDS))
+    .option('--backend <list>', `backends (${BACKENDS.join(', ')}; default all; webgpu runs on SwiftShader / lavapipe without a GPU)`, listOf('--backend', BACKENDS))
     .option('--via <list>', `ways in (${WAY_IDS.join(', ')}; default all)`, listOf('--via', WAY_IDS))
     .option('--vector <prefix>', 'only vectors whose id starts with this (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--json', 'print a machine-readable summary: counts per column and the failing cells')

@@ -4,7 +4,7 @@
  * leaves the RunReport in `window.__heddleConformance` (the host reads it with playwright) and
  * POSTs it to /report. Opened by hand, the page shows the same table.
  */
-import { type RunReport, type RunRequest, runRequest } from '../runner/execute.ts';
+import { type RunReport, type RunRequest, adapterLabel, runRequest } from '../runner/execute.ts';
 
 declare global {
   interface Window {
@@ -24,11 +24,12 @@ async function main(): Promise<void> {
     const req = (await (await fetch('/request.json')).json()) as RunRequest;
     status.textContent = `running ${req.vectors.length} vectors on backend ${req.backend}...`;
     await new Promise((r) => setTimeout(r, 0));
-    const report = runRequest(req);
+    // webgpu: navigator.gpu (the host starts Chromium with WebGPU on SwiftShader for those columns).
+    const report = await runRequest(req);
     window.__heddleConformance = report;
     status.textContent = report.unavailable
       ? `backend ${report.backend} unavailable: ${report.unavailable}`
-      : `${report.runtime} ${report.version}, backend ${report.backend}: ${report.results.length} vectors done`;
+      : `${report.runtime} ${report.version}, backend ${report.backend}${report.adapter ? ` (${adapterLabel(report.adapter)})` : ''}: ${report.results.length} vectors done`;
     const table = document.createElement('table');
     for (const r of report.results) {
       for (const op of r.ops) {

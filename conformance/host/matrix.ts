@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RunReport, VectorResult } from '../runner/execute.ts';
+import { type RunReport, type VectorResult, adapterLabel } from '../runner/execute.ts';
 import type { Vector } from '../runner/spec.ts';
 import { opKey } from '../runner/spec.ts';
 import { repoRoot } from './paths.ts';
@@ -31,7 +31,7 @@ export interface MatrixOptions {
   golden?: Golden;
   /** Columns run at once (default 2). */
   jobs?: number;
-  /** Per column (default 180 s). */
+  /** Per column (default 180 s for cpu, 600 s for webgpu: SwiftShader and lavapipe compile every kernel on the CPU). */
   timeoutMs?: number;
   /** Progress: called when a column finishes. */
   onColumn?: (c: ColumnResult) => void;
@@ -50,11 +50,21 @@ export interface ColumnResult {
   runtime: RuntimeId;
   backend: string;
   via: WayId;
-  /** ran; skipped (cannot run here: reason); crashed (the runner failed: every cell FAILs). */
+  /**
+   * ran; skipped (a prerequisite is not installed here: reason); crashed (no results: the
+   * runner failed, or the backend found no adapter although its prerequisites are installed;
+   * every cell FAILs).
+   */
   state: 'ran' | 'skipped' | 'crashed';
   reason?: string;
   /** Runtime version the column ran on. */
   version?: string;
+  /** webgpu: the adapter the column ran on, in one line. */
+  adapter?: string;
+  /** webgpu: layers whose forward ran on the CPU inside the GPU pass (no kernel yet). */
+  cpuFallback?: string[];
+  /** webgpu: layers whose backward ran on the CPU inside the GPU step. */
+  cpuBackward?: string[];
   ms?: number;
   counts: { pass: number; fail: number; skip: number };
 }
@@ -77,7 +87,7 @@ export function plannedColumns(o: Pick<MatrixOptions, 'runtimes' | 'backends' | 
   for (const runtime of o.runtimes?.length ? o.runtimes : RUNTIME_IDS) {
     for (const backend of o.backends?.length ? o.backends : BACKENDS) {
       for (const via of o.ways?.length ? o.ways : WAY_IDS) {
-        if (WAYS[via].applies(RUNTIMES[runtime])) out.push({ runtime, backend, via });
+        if (WAYS[via].applies(RUNTIMES[runtime], backend)) out.push({ runtime, backend, via });
       }
     }
   }
@@ -140,8 +150,11 @@ async function pool<T>(items: readonly T[], jobs: number, f: (t: T) => Promise<v
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
 }
 
-/** The code a runner needs: the core and the in-process runners. */
-export const CODE_DIRS: readonly string[] = ['core', 'conformance/runner', 'conformance/browser'];
+/** The code a runner needs: the core, the in-process runners, and Dawn's loader (the Node and Bun runners' webgpu). */
+export const CODE_DIRS: readonly string[] = ['core', 'conformance/runner', 'conformance/browser', 'abi/node/webgpu.ts'];
+
+/** Default per-column time limits. */
+export const COLUMN_TIMEOUT_MS: Readonly<Record<string, number>> = { cpu: 180_000, webgpu: 600_000 };
 
 /**
  * A run's context. The code under test is snapshotted into the scratch folder first, so every
@@ -195,7 +208,7 @@ export async function runMatrix(o: MatrixOptions = {}): Promise<MatrixResult> {
     await pool(columns, o.jobs ?? 2, async (col) => {
       const c0 = Date.now();
       const runtime = RUNTIMES[col.runtime];
-      const cctx: RunContext = { ...ctx, source: o.sources?.[col.runtime] ?? ctx.source };
+      const cctx: RunContext = { ...ctx, source: o.sources?.[col.runtime] ?? ctx.source, timeoutMs: o.timeoutMs ?? COLUMN_TIMEOUT_MS[col.backend] ?? ctx.timeoutMs };
       const why = runtime.unavailable(cctx) ?? WAYS[col.via].unavailable(runtime, col.backend, cctx);
       let report: RunReport | null = null;
       if (why) {
@@ -207,9 +220,14 @@ export async function runMatrix(o: MatrixOptions = {}): Promise<MatrixResult> {
           col.version = report.version;
           // A column proves something only if the runtime it names computed it.
           if (col.via === 'ts' && report.runtime !== col.runtime) throw new Error(`it reported running on ${report.runtime} ${report.version}, not ${col.runtime}`);
+          if (report.adapter) col.adapter = adapterLabel(report.adapter);
+          if (report.cpuFallback?.length) col.cpuFallback = report.cpuFallback;
+          if (report.cpuBackward?.length) col.cpuBackward = report.cpuBackward;
+          // The host found the backend's prerequisites installed (else: skipped above), so a
+          // backend that cannot start is a failure of the column, not a silent skip.
           if (report.unavailable) {
-            col.state = 'skipped';
-            col.reason = report.unavailable;
+            col.state = 'crashed';
+            col.reason = `the ${col.backend} backend could not start on ${col.id}: ${report.unavailable}`;
             report = null;
           }
         } catch (e) {

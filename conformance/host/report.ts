@@ -46,6 +46,16 @@ export function formatText(m: MatrixResult): string {
     lines.push(row('versions', cols.map((c) => c.version ?? '')));
     lines.push(row('seconds', cols.map((c) => (c.ms !== undefined ? (c.ms / 1000).toFixed(1) : ''))));
   }
+  const gpu = cols.filter((c) => c.backend === 'webgpu');
+  if (gpu.length) {
+    lines.push('');
+    lines.push('webgpu adapters:');
+    for (const c of gpu) {
+      lines.push(`  ${c.id}: ${c.adapter ?? (c.state === 'crashed' ? '(none: the column did not run)' : '(not reported)')}`);
+      if (c.cpuFallback?.length) lines.push(`      forward on the CPU inside the GPU pass: ${c.cpuFallback.join(', ')}`);
+      if (c.cpuBackward?.length) lines.push(`      backward on the CPU inside the GPU step: ${c.cpuBackward.join(', ')}`);
+    }
+  }
   if (skipped.length) {
     lines.push('');
     lines.push(`skipped columns (${skipped.length}):`);
@@ -55,10 +65,16 @@ export function formatText(m: MatrixResult): string {
   }
   const partial = cols.flatMap((c) => m.vectors.filter((v) => m.cells[v.id][c.id].status === 'skip').map((v) => `  ${v.id} @ ${c.id}: ${m.cells[v.id][c.id].reason}`));
   if (partial.length) lines.push('', 'skipped cells:', ...partial);
-  const fails = mergedFailures(m);
-  if (fails.length) {
+  // A column without results FAILs every cell for one reason: said once, not per vector.
+  const crashed = cols.filter((c) => c.state === 'crashed');
+  const fails = mergedFailures({ ...m, failures: m.failures.filter((f) => !crashed.some((c) => c.id === f.column)) });
+  if (fails.length || crashed.length) {
     lines.push('');
     lines.push(`FAIL (${m.failures.length} cells):`);
+    for (const c of crashed) {
+      lines.push(`  every vector @ ${c.id}:`);
+      lines.push(`      ${c.reason ?? ''}`);
+    }
     for (const f of fails) {
       const where = f.columns.length === cols.length && cols.length > 1 ? 'every column' : f.columns.join(', ');
       lines.push(`  ${f.vector} @ ${where}:`);
@@ -75,7 +91,25 @@ export interface JsonSummary {
   ok: boolean;
   vectors: number;
   seconds: number;
-  columns: { id: string; runtime: string; backend: string; via: string; state: string; reason?: string; version?: string; seconds?: number; pass: number; fail: number; skip: number }[];
+  columns: {
+    id: string;
+    runtime: string;
+    backend: string;
+    via: string;
+    state: string;
+    reason?: string;
+    version?: string;
+    /** webgpu: the adapter, in one line. */
+    adapter?: string;
+    /** webgpu: layers whose forward ran on the CPU inside the GPU pass. */
+    cpu_fallback?: string[];
+    /** webgpu: layers whose backward ran on the CPU inside the GPU step. */
+    cpu_backward?: string[];
+    seconds?: number;
+    pass: number;
+    fail: number;
+    skip: number;
+  }[];
   failures: { vector: string; column: string; reason: string }[];
   notes: string[];
 }
@@ -93,6 +127,9 @@ export function jsonSummary(m: MatrixResult): JsonSummary {
       state: c.state,
       ...(c.reason ? { reason: c.reason } : {}),
       ...(c.version ? { version: c.version } : {}),
+      ...(c.adapter ? { adapter: c.adapter } : {}),
+      ...(c.cpuFallback?.length ? { cpu_fallback: c.cpuFallback } : {}),
+      ...(c.cpuBackward?.length ? { cpu_backward: c.cpuBackward } : {}),
       ...(c.ms !== undefined ? { seconds: c.ms / 1000 } : {}),
       ...c.counts,
     })),
@@ -110,7 +147,7 @@ export function formatHtml(m: MatrixResult, title = 'Heddle conformance matrix')
   // Columns skipped as a whole are listed (with their reason) under Columns, not as a grid of "skip".
   const cols = shown(m);
   const head1 = cols.map((c) => `<th class="col">${esc(c.runtime)}</th>`).join('');
-  const head2 = cols.map((c) => `<th class="col sub">${esc(c.backend)}<br>${esc(c.via)}</th>`).join('');
+  const head2 = cols.map((c) => `<th class="col sub"${c.adapter ? ` title="${esc(c.adapter)}"` : ''}>${esc(c.backend)}<br>${esc(c.via)}</th>`).join('');
   const body: string[] = [];
   for (const [group, ids] of groups(m)) {
     body.push(`<tr class="group"><th colspan="${cols.length + 1}">${esc(group)} (${ids.length})</th></tr>`);
@@ -129,11 +166,21 @@ export function formatHtml(m: MatrixResult, title = 'Heddle conformance matrix')
     .map((k) => `<tr class="tot"><th>${k === 'fail' ? 'FAIL' : k}</th>${cols.map((c) => `<td>${c.counts[k]}</td>`).join('')}</tr>`)
     .join('');
   const colInfo = m.columns
-    .map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.state)}</td><td>${esc(c.version ?? '')}</td><td>${c.ms !== undefined && c.state !== 'skipped' ? (c.ms / 1000).toFixed(1) : ''}</td><td class="why">${esc(c.reason ?? '')}</td></tr>`)
+    .map((c) => {
+      const cpu = [
+        c.cpuFallback?.length ? `<br><small>forward on the CPU inside the GPU pass: ${esc(c.cpuFallback.join(', '))}</small>` : '',
+        c.cpuBackward?.length ? `<br><small>backward on the CPU inside the GPU step: ${esc(c.cpuBackward.join(', '))}</small>` : '',
+      ].join('');
+      const adapter = c.adapter ? `${esc(c.adapter)}${cpu}` : '';
+      return `<tr><td>${esc(c.id)}</td><td>${esc(c.state)}</td><td>${esc(c.version ?? '')}</td><td class="why">${adapter}</td><td>${c.ms !== undefined && c.state !== 'skipped' ? (c.ms / 1000).toFixed(1) : ''}</td><td class="why">${esc(c.reason ?? '')}</td></tr>`;
+    })
     .join('');
-  const fails = mergedFailures(m)
-    .map((f) => `<li><b>${esc(f.vector)}</b> @ ${esc(f.columns.join(', '))}<br><code>${esc(f.reason)}</code></li>`)
-    .join('');
+  const crashed = cols.filter((c) => c.state === 'crashed');
+  const fails = [
+    ...crashed.map((c) => `<li><b>every vector</b> @ ${esc(c.id)}<br><code>${esc(c.reason ?? '')}</code></li>`),
+    ...mergedFailures({ ...m, failures: m.failures.filter((f) => !crashed.some((c) => c.id === f.column)) })
+      .map((f) => `<li><b>${esc(f.vector)}</b> @ ${esc(f.columns.join(', '))}<br><code>${esc(f.reason)}</code></li>`),
+  ].join('');
   const status = m.ok ? '<p class="ok">OK: every cell that ran passed.</p>' : `<p class="bad">FAILED: ${m.failures.length} failing cell(s).</p>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
@@ -158,7 +205,7 @@ ${status}
 <table><thead><tr><th>vector</th>${head1}</tr><tr><th></th>${head2}</tr></thead>
 <tbody>${body.join('\n')}</tbody><tfoot>${totals}</tfoot></table>
 <h2>Columns</h2>
-<table><thead><tr><th>column</th><th>state</th><th>version</th><th>seconds</th><th>reason</th></tr></thead><tbody>${colInfo}</tbody></table>
+<table><thead><tr><th>column</th><th>state</th><th>version</th><th>adapter (webgpu)</th><th>seconds</th><th>reason</th></tr></thead><tbody>${colInfo}</tbody></table>
 ${fails ? `<h2>Failures</h2><ul>${fails}</ul>` : ''}
 ${m.notes.length ? `<h2>Notes</h2><ul>${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 </body></html>

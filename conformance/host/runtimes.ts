@@ -6,6 +6,12 @@
  * Node runs an esbuild bundle of the runner (Node 20 does not run TypeScript); Deno and Bun
  * run the TypeScript sources directly, as their users do; Chromium loads an esbuild bundle
  * from a page served on 127.0.0.1.
+ *
+ * Backend webgpu, per runtime (docs/conformance.md, "Backends"): Node and Bun use Dawn (the
+ * npm package `webgpu`) on SwiftShader, Deno its own WebGPU (wgpu) on Mesa's lavapipe, Chromium
+ * its own WebGPU on its bundled SwiftShader. Each runtime says what it needs installed
+ * (webgpuUnavailable: the column is skipped when it is missing, like a missing runtime) and
+ * sets the environment or flags that pick that adapter.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,10 +38,44 @@ export interface Runtime {
   readonly id: RuntimeId;
   /** null when it can run here, else why not (the column is skipped with this reason). */
   unavailable(ctx: RunContext): string | null;
-  /** Runs the TS runner in this runtime's process (the `ts` way in). */
+  /** Runs the TS runner in this runtime's process (the `ts` way in), on req.backend. */
   runInProcess(req: RunRequest, ctx: RunContext): Promise<RunReport>;
   /** The command that starts the engine process on this runtime (wrapper ways in), or null. */
   engineCommand(ctx: RunContext): string[] | null;
+  /** The adapter its webgpu columns use, in words. */
+  readonly webgpuAdapter: string;
+  /** Backend webgpu: null when what that adapter needs is installed, else what is missing (the column is skipped). */
+  webgpuUnavailable(ctx: RunContext): string | null;
+  /** Backend webgpu: environment for a process of this runtime (the runner, the engine) that selects the adapter. */
+  webgpuEnv(ctx: RunContext): Record<string, string>;
+}
+
+/** SwiftShader's Vulkan ICD, shipped by Debian's chromium package (Dawn on Node and Bun). */
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+/** Mesa's lavapipe Vulkan ICD, from Debian's mesa-vulkan-drivers (Deno). */
+export const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+/** Chromium's flags for WebGPU on its own SwiftShader, with no GPU (headless, as root, no sandbox). */
+export const CHROMIUM_WEBGPU_FLAGS: readonly string[] = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+
+/** The `webgpu` package's entry, from the repository's node_modules (the runner runs from a snapshot without one). */
+function webgpuModule(ctx: RunContext): string {
+  return path.join(ctx.tools, 'node_modules', 'webgpu', 'index.js');
+}
+
+/** Dawn on SwiftShader (Node and Bun). */
+function dawnUnavailable(ctx: RunContext): string | null {
+  if (!fs.existsSync(webgpuModule(ctx))) return "the npm package 'webgpu' (Dawn, an optional dependency) is not installed (npm ci)";
+  if (!fs.existsSync(SWIFTSHADER_ICD)) return `${SWIFTSHADER_ICD} is missing: SwiftShader's Vulkan driver comes with Debian's chromium (scripts/setup.sh)`;
+  return null;
+}
+
+function dawnEnv(ctx: RunContext): Record<string, string> {
+  return { VK_ICD_FILENAMES: SWIFTSHADER_ICD, HEDDLE_WEBGPU_MODULE: webgpuModule(ctx) };
+}
+
+/** The environment of a process running `backend` on `runtime`. */
+export function backendEnv(runtime: Runtime, backend: string, ctx: RunContext): NodeJS.ProcessEnv {
+  return backend === 'webgpu' ? { ...process.env, ...runtime.webgpuEnv(ctx) } : process.env;
 }
 
 export class RunnerError extends Error {}
@@ -140,15 +180,18 @@ export const nodeRuntime: Runtime = {
   unavailable: () => null,
   async runInProcess(req, ctx) {
     const js = await bundle(ctx, WORKER, 'node');
-    return runWorker('node', nodeBinary(), (a, b) => [js, a, b], req, ctx);
+    return runWorker('node', nodeBinary(), (a, b) => [js, a, b], req, ctx, backendEnv(nodeRuntime, req.backend, ctx));
   },
   engineCommand(ctx) {
     const e = engineBundle(ctx);
     return e ? [nodeBinary(), e] : null;
   },
+  webgpuAdapter: 'Dawn (npm webgpu) on SwiftShader',
+  webgpuUnavailable: dawnUnavailable,
+  webgpuEnv: dawnEnv,
 };
 
-const quietEnv = (): NodeJS.ProcessEnv => ({ ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' });
+const quiet = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' });
 
 export const denoRuntime: Runtime = {
   id: 'deno',
@@ -159,24 +202,31 @@ export const denoRuntime: Runtime = {
       `--allow-read=${ctx.source},${ctx.work}`, `--allow-write=${ctx.work}`,
       path.join(ctx.source, WORKER), a, b,
     ];
-    return runWorker('deno', binPath(ctx.tools, 'deno'), args, req, ctx, quietEnv());
+    return runWorker('deno', binPath(ctx.tools, 'deno'), args, req, ctx, quiet(backendEnv(denoRuntime, req.backend, ctx)));
   },
   engineCommand(ctx) {
     const e = engineBundle(ctx);
     return e && fs.existsSync(binPath(ctx.tools, 'deno')) ? [binPath(ctx.tools, 'deno'), 'run', '-A', '--quiet', '--no-config', '--no-lock', e] : null;
   },
+  webgpuAdapter: "Deno's WebGPU (wgpu) on Mesa lavapipe",
+  webgpuUnavailable: () => (fs.existsSync(LAVAPIPE_ICD) ? null : `${LAVAPIPE_ICD} is missing: lavapipe comes with Debian's mesa-vulkan-drivers (scripts/setup.sh)`),
+  // Without DENO_WEBGPU_BACKEND=vulkan, wgpu falls back to OpenGL when Vulkan finds no driver.
+  webgpuEnv: () => ({ VK_ICD_FILENAMES: LAVAPIPE_ICD, DENO_WEBGPU_BACKEND: 'vulkan' }),
 };
 
 export const bunRuntime: Runtime = {
   id: 'bun',
   unavailable: (ctx) => (fs.existsSync(binPath(ctx.tools, 'bun')) ? null : 'node_modules/.bin/bun is missing (npm ci installs the bun package)'),
   runInProcess(req, ctx) {
-    return runWorker('bun', binPath(ctx.tools, 'bun'), (a, b) => ['run', path.join(ctx.source, WORKER), a, b], req, ctx, quietEnv());
+    return runWorker('bun', binPath(ctx.tools, 'bun'), (a, b) => ['run', path.join(ctx.source, WORKER), a, b], req, ctx, quiet(backendEnv(bunRuntime, req.backend, ctx)));
   },
   engineCommand(ctx) {
     const e = engineBundle(ctx);
     return e && fs.existsSync(binPath(ctx.tools, 'bun')) ? [binPath(ctx.tools, 'bun'), 'run', e] : null;
   },
+  webgpuAdapter: 'Dawn (npm webgpu) on SwiftShader',
+  webgpuUnavailable: dawnUnavailable,
+  webgpuEnv: dawnEnv,
 };
 
 /** Chromium's binary: HEDDLE_CHROMIUM, else Debian's /usr/bin/chromium. */
@@ -247,8 +297,9 @@ export const chromiumRuntime: Runtime = {
     const browser = await pw.chromium.launch({
       executablePath: chromiumPath(),
       headless: true,
-      // root cannot use Chromium's sandbox; the page only runs Heddle's own bundle.
-      args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+      // root cannot use Chromium's sandbox; the page only runs Heddle's own bundle. WebGPU
+      // columns: Chromium's own WebGPU (Dawn) on the SwiftShader it bundles, no GPU needed.
+      args: ['--no-sandbox', '--disable-dev-shm-usage', ...(req.backend === 'webgpu' ? CHROMIUM_WEBGPU_FLAGS : ['--disable-gpu'])],
       timeout: ctx.timeoutMs,
     });
     const logs: string[] = [];
@@ -271,6 +322,9 @@ export const chromiumRuntime: Runtime = {
     }
   },
   engineCommand: () => null,
+  webgpuAdapter: "Chromium's WebGPU on its SwiftShader",
+  webgpuUnavailable: () => null,
+  webgpuEnv: () => ({}),
 };
 
 export const RUNTIMES: Record<RuntimeId, Runtime> = { node: nodeRuntime, deno: denoRuntime, bun: bunRuntime, chromium: chromiumRuntime };

@@ -6,6 +6,10 @@
  *   which runs on the runtime of the column (Node, Deno or Bun; a browser has no engine
  *   process, so there are no browser x wrapper cells). The client gets materialized vectors
  *   (runner/materialize.ts) and answers with a RunReport (docs/conformance.md, "Wrapper way in").
+ *   Backend webgpu: the client selects it in the engine (set_backend) before any vector, and
+ *   the engine gets the runtime's webgpu environment (the adapter). Wrapper x webgpu cells
+ *   exist on Node only: they test the ABI path on the GPU; each runtime's GPU arithmetic is
+ *   the business of its ts column.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +19,7 @@ import type { NamedArray } from '../runner/digest.ts';
 import { materialize } from '../runner/materialize.ts';
 import type { Vector } from '../runner/spec.ts';
 import { base64Decode } from '../../core/io/base64.ts';
-import { type RunContext, type Runtime, RunnerError, exec } from './runtimes.ts';
+import { type RunContext, type Runtime, RunnerError, backendEnv, exec } from './runtimes.ts';
 
 export type WayId = 'ts' | 'python' | 'csharp' | 'c';
 export const WAY_IDS: readonly WayId[] = ['ts', 'python', 'csharp', 'c'];
@@ -23,18 +27,23 @@ export const WAY_IDS: readonly WayId[] = ['ts', 'python', 'csharp', 'c'];
 export interface WayIn {
   readonly id: WayId;
   readonly label: string;
-  /** Whether runtime x this way in is a cell at all (a browser has no engine process). */
-  applies(runtime: Runtime): boolean;
+  /** Whether runtime x backend x this way in is a cell at all (a browser has no engine process). */
+  applies(runtime: Runtime, backend: string): boolean;
   /** null when the cell can run here, else why not (shown as skipped). */
   unavailable(runtime: Runtime, backend: string, ctx: RunContext): string | null;
   run(runtime: Runtime, backend: string, vectors: Vector[], ctx: RunContext): Promise<RunReport>;
+}
+
+/** Backend prerequisites the host can check before starting a column (skip when missing). */
+function backendUnavailableHere(runtime: Runtime, backend: string, ctx: RunContext): string | null {
+  return backend === 'webgpu' ? runtime.webgpuUnavailable(ctx) : null;
 }
 
 export const tsWay: WayIn = {
   id: 'ts',
   label: 'TypeScript API, in-process',
   applies: () => true,
-  unavailable: () => null,
+  unavailable: (runtime, backend, ctx) => backendUnavailableHere(runtime, backend, ctx),
   run: (runtime, backend, vectors, ctx) => runtime.runInProcess({ backend, vectors }, ctx),
 };
 
@@ -55,6 +64,8 @@ interface WrapperReport {
   version: string;
   backend: string;
   unavailable?: string;
+  /** webgpu: the adapter the engine runs on, in one line, when the client can tell. */
+  adapter?: string;
   results: { id: string; ms: number; ops: WrapperOpResult[] }[];
 }
 
@@ -89,7 +100,8 @@ export function normalizeWrapperReport(r: WrapperReport): RunReport {
       return { key: o.key, sha256: o.sha256 };
     }),
   }));
-  return { runtime: r.runtime, version: r.version, backend: r.backend, unavailable: r.unavailable, results };
+  const adapter = r.adapter ? { adapter: { vendor: '', architecture: '', device: '', description: r.adapter, isFallbackAdapter: false } } : {};
+  return { runtime: r.runtime, version: r.version, backend: r.backend, unavailable: r.unavailable, ...adapter, results };
 }
 
 /**
@@ -103,11 +115,11 @@ function wrapperWay(id: Exclude<WayId, 'ts'>, label: string): WayIn {
   return {
     id,
     label,
-    applies: (runtime) => runtime.id !== 'chromium',
-    unavailable(runtime, _backend, ctx) {
+    applies: (runtime, backend) => runtime.id !== 'chromium' && (backend !== 'webgpu' || runtime.id === 'node'),
+    unavailable(runtime, backend, ctx) {
       if (!fs.existsSync(clientPath(ctx))) return `the ${label} conformance client (conformance/wrappers/${id}/run) does not exist yet: it comes with the wrappers (issue 4)`;
       if (!runtime.engineCommand(ctx)) return `the engine process (dist/heddle-engine.mjs, \`npm run build\`) cannot start on ${runtime.id}`;
-      return null;
+      return backendUnavailableHere(runtime, backend, ctx);
     },
     async run(runtime, backend, vectors, ctx) {
       const engine = runtime.engineCommand(ctx);
@@ -117,7 +129,9 @@ function wrapperWay(id: Exclude<WayId, 'ts'>, label: string): WayIn {
       const outFile = path.join(ctx.work, `${process.pid}-${id}-${runtime.id}-${backend}-report.json`);
       fs.writeFileSync(reqFile, JSON.stringify({ backend, vectors: vectors.map(materialize) }));
       try {
-        const r = await exec(clientPath(ctx), ['--engine', JSON.stringify(engine), '--backend', backend, reqFile, outFile], { cwd: ctx.tools, timeoutMs: ctx.timeoutMs });
+        // The engine inherits the client's environment: for webgpu, the runtime's adapter.
+        const env = backendEnv(runtime, backend, ctx);
+        const r = await exec(clientPath(ctx), ['--engine', JSON.stringify(engine), '--backend', backend, reqFile, outFile], { cwd: ctx.tools, timeoutMs: ctx.timeoutMs, env });
         if (r.code !== 0 || !fs.existsSync(outFile)) throw new RunnerError(`${id} client ${r.timedOut ? 'timed out' : `exited with ${r.code ?? r.signal}`}: ${r.stderr.trim().slice(-1500)}`);
         return normalizeWrapperReport(JSON.parse(fs.readFileSync(outFile, 'utf8')) as WrapperReport);
       } finally {

@@ -9,7 +9,10 @@ import { Prng } from '../../core/prng.ts';
 import { Tensor, type TensorData } from '../../core/tensor.ts';
 import { add, div, mul } from '../../core/math/index.ts';
 import { computeLoss, parseLossName } from '../../core/train/losses.ts';
-import { train } from '../../core/train/trainer.ts';
+import { train, trainAsync, type TrainOptions, type TrainResult } from '../../core/train/trainer.ts';
+import { type AdapterReport, type WebGpuContext, acquireWebGpu } from '../../core/backend/webgpu/device.ts';
+import type { GpuEntry } from '../../core/backend/webgpu/gpu.ts';
+import type { LayerPlacement } from '../../core/backend/backend.ts';
 import { loadNetworkJSON, loadNetworkSafetensors, saveNetworkJSON, saveNetworkSafetensors } from '../../core/io/network_io.ts';
 import { type NamedArray, digest } from './digest.ts';
 import { type FillSpec, type OpSpec, type TensorSpec, type Vector, opKey, parseValue } from './spec.ts';
@@ -32,13 +35,31 @@ export interface VectorResult {
   ms: number;
 }
 
+/** The adapter a webgpu run used (from AdapterReport). */
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
 /** What a runner reports for one request. */
 export interface RunReport {
   runtime: string;
   version: string;
   backend: string;
-  /** Set when the backend cannot run here; then results is empty. */
+  /**
+   * Set when the backend cannot run here (no adapter: `BACKEND_UNAVAILABLE: why`); then results
+   * is empty. The host FAILs such a column: its prerequisites were checked before it started.
+   */
   unavailable?: string;
+  /** webgpu: the adapter every vector ran on. */
+  adapter?: AdapterInfo;
+  /** webgpu: layers whose forward ran on the CPU inside the GPU pass (no kernel yet), sorted. */
+  cpuFallback?: string[];
+  /** webgpu: layers whose forward runs on the GPU but whose backward (grad, train) runs on the CPU, sorted. */
+  cpuBackward?: string[];
   results: VectorResult[];
 }
 
@@ -47,11 +68,21 @@ export interface RunRequest {
   vectors: Vector[];
 }
 
+/** Where a runner gets its GPU object: undefined = navigator.gpu (browsers, Deno). */
+export interface RunOptions {
+  gpu?: () => Promise<GpuEntry | undefined>;
+}
+
 /** Backends this build of the core can run; null = available, else the reason it is not. */
 export function backendUnavailable(backend: string): string | null {
-  if (backend === 'cpu') return null;
-  if (backend === 'webgpu') return "the WebGPU backend is not in this build of the core yet";
+  if (backend === 'cpu' || backend === 'webgpu') return null;
   return `unknown backend '${backend}'`;
+}
+
+/** One line for an adapter: its description, else what it says of itself (Chromium hides the description). */
+export function adapterLabel(a: AdapterInfo): string {
+  const words = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'an adapter that does not describe itself';
+  return a.isFallbackAdapter ? `${words} (fallback adapter)` : words;
 }
 
 /** Which JS runtime this is, and its version. */
@@ -70,11 +101,64 @@ export function runtimeInfo(): { runtime: string; version: string } {
   return { runtime: m ? 'chromium' : 'browser', version: m ? m[1] : ua };
 }
 
-export function runRequest(req: RunRequest): RunReport {
+/**
+ * Runs a request. cpu: every vector with executeVector. webgpu: one device for the whole
+ * request (acquired here, shared by every vector's networks through the `context` option of
+ * useBackend), every vector with executeVectorOnGpu; a device lost on the way is acquired again
+ * for the next vector. No adapter: the report says why (`unavailable`) and has no results.
+ */
+export async function runRequest(req: RunRequest, opts: RunOptions = {}): Promise<RunReport> {
   const info = runtimeInfo();
   const why = backendUnavailable(req.backend);
   if (why) return { ...info, backend: req.backend, unavailable: why, results: [] };
-  return { ...info, backend: req.backend, results: req.vectors.map((v) => executeVector(v)) };
+  if (req.backend === 'cpu') return { ...info, backend: req.backend, results: req.vectors.map((v) => executeVector(v)) };
+  const acquire = async (): Promise<WebGpuContext> => acquireWebGpu({ gpu: opts.gpu ? await opts.gpu() : undefined });
+  let ctx: WebGpuContext;
+  try {
+    ctx = await acquire();
+  } catch (e) {
+    const f = asFailure(e);
+    return { ...info, backend: req.backend, unavailable: `${f.code}: ${f.message}`, results: [] };
+  }
+  const adapter = adapterInfo(ctx.report);
+  const fallback: Placements = { forward: new Set(), backward: new Set() };
+  const results: VectorResult[] = [];
+  try {
+    let lost: unknown = null;
+    for (const v of req.vectors) {
+      if (!lost && ctx.lostReason !== null) {
+        ctx.destroy();
+        try {
+          ctx = await acquire();
+        } catch (e) {
+          lost = e;
+        }
+      }
+      if (lost) results.push({ id: v.id, ops: failEvery(v, 'the GPU device was lost and no new one could be had', lost), ms: 0 });
+      else results.push(await executeVectorOnGpu(v, ctx, specSource(v), fallback));
+    }
+  } finally {
+    ctx.destroy();
+  }
+  return { ...info, backend: req.backend, adapter, cpuFallback: [...fallback.forward].sort(), cpuBackward: [...fallback.backward].sort(), results };
+}
+
+/** What ran on the CPU inside GPU passes: a layer type, with the reason when it is not just "no kernel". */
+interface Placements {
+  forward: Set<string>;
+  backward: Set<string>;
+}
+
+function notePlacements(layers: readonly LayerPlacement[], into: Placements): void {
+  const what = (type: string, reason: string | undefined): string => (!reason || /^no GPU (kernel|backward) for /.test(reason) ? type : `${type} (${reason})`);
+  for (const l of layers) {
+    if (l.device === 'cpu') into.forward.add(what(l.type, l.reason));
+    else if (l.training === 'cpu' && l.trainingReason !== 'its container trains on the CPU') into.backward.add(what(l.type, l.trainingReason));
+  }
+}
+
+function adapterInfo(r: AdapterReport): AdapterInfo {
+  return { vendor: r.vendor, architecture: r.architecture, device: r.device, description: r.description, isFallbackAdapter: r.isFallbackAdapter };
 }
 
 const now = (): number => (globalThis.performance ? globalThis.performance.now() : Date.now());
@@ -104,32 +188,84 @@ export interface TensorSource {
   trainData(op: OpSpec, i: number, net: Network, loss: string): { inputs: Tensor; targets: Tensor<TensorData> };
 }
 
+/** The vector's network with its replacement weights, or the failure of every op. */
+function buildNetwork(v: Vector, source: TensorSource): Network | OpResult[] {
+  try {
+    const net = Network.fromJSON(v.config, { seed: v.seed });
+    const w = source.weights(net);
+    if (w) net.setWeights(w);
+    return net;
+  } catch (e) {
+    return failEvery(v, 'building the network', e);
+  }
+}
+
+function failEvery(v: Vector, what: string, e: unknown): OpResult[] {
+  const f = asFailure(e);
+  return v.ops.map((op, i) => ({ key: opKey(op, i), error: f.code, message: `${what}: ${f.message}` }));
+}
+
+function opResult(key: string, arrays: NamedArray[]): OpResult {
+  const per: Record<string, string> = {};
+  for (const a of arrays) per[a.name] = digest([a]).slice(0, 16);
+  return { key, sha256: digest(arrays), arrays: per };
+}
+
+function opFailure(key: string, e: unknown): OpResult {
+  const f = asFailure(e);
+  return { key, error: f.code, message: f.message };
+}
+
 /** Runs every op of a vector, in order, on one network instance (train changes its weights). */
 export function executeVector(v: Vector, source: TensorSource = specSource(v)): VectorResult {
   const t0 = now();
-  const keys = v.ops.map((op, i) => opKey(op, i));
-  let net: Network;
-  try {
-    net = Network.fromJSON(v.config, { seed: v.seed });
-    const w = source.weights(net);
-    if (w) net.setWeights(w);
-  } catch (e) {
-    const f = asFailure(e);
-    return { id: v.id, ops: keys.map((key) => ({ key, error: f.code, message: `building the network: ${f.message}` })), ms: now() - t0 };
-  }
+  const net = buildNetwork(v, source);
+  if (Array.isArray(net)) return { id: v.id, ops: net, ms: now() - t0 };
   const ops: OpResult[] = [];
   v.ops.forEach((op, i) => {
+    const key = opKey(op, i);
     try {
-      const arrays = runOp(net, op, i, source);
-      const per: Record<string, string> = {};
-      for (const a of arrays) per[a.name] = digest([a]).slice(0, 16);
-      ops.push({ key: keys[i], sha256: digest(arrays), arrays: per });
+      ops.push(opResult(key, runOp(net, op, i, source)));
     } catch (e) {
-      const f = asFailure(e);
-      ops.push({ key: keys[i], error: f.code, message: f.message });
+      ops.push(opFailure(key, e));
     }
   });
   return { id: v.id, ops, ms: now() - t0 };
+}
+
+/**
+ * executeVector on the webgpu backend: the vector's network runs on `ctx` (a device shared by
+ * every vector of the run) and is released afterwards. forward, grad, loss (the loss itself on
+ * the host, as trainAsync does), train and the reloaded network of roundtrip run through
+ * forwardAsync / gradAsync / trainAsync; the arrays and their order are the CPU path's, so the
+ * goldens of node / cpu / ts apply unchanged. Layers placed on the CPU inside the GPU pass are
+ * noted in `placements`.
+ */
+export async function executeVectorOnGpu(v: Vector, ctx: WebGpuContext, source: TensorSource = specSource(v), placements?: Placements): Promise<VectorResult> {
+  const t0 = now();
+  const net = buildNetwork(v, source);
+  if (Array.isArray(net)) return { id: v.id, ops: net, ms: now() - t0 };
+  try {
+    try {
+      const report = await net.useBackend('webgpu', { context: ctx });
+      if (placements) notePlacements(report.layers ?? [], placements);
+    } catch (e) {
+      return { id: v.id, ops: failEvery(v, 'selecting the webgpu backend', e), ms: now() - t0 };
+    }
+    const ops: OpResult[] = [];
+    for (let i = 0; i < v.ops.length; i++) {
+      const op = v.ops[i];
+      const key = opKey(op, i);
+      try {
+        ops.push(opResult(key, await runOpOnGpu(net, op, i, source, ctx)));
+      } catch (e) {
+        ops.push(opFailure(key, e));
+      }
+    }
+    return { id: v.id, ops, ms: now() - t0 };
+  } finally {
+    net.releaseBackend();
+  }
 }
 
 /** The shape of a tensor spec: its own, or [batch, ...sample]. */
@@ -249,81 +385,142 @@ function defaultTarget(loss: string, outShape: readonly number[], spec: TensorSp
 }
 
 /**
- * One op; returns its output arrays in the documented order (docs/conformance.md, "What each
- * op produces"). A wrapper way in must produce the same arrays.
+ * One op; returns its output arrays in the documented order (docs/conformance.md, "What is
+ * hashed"). A wrapper way in must produce the same arrays.
  */
 function runOp(net: Network, op: OpSpec, i: number, src: TensorSource): NamedArray[] {
   switch (op.op) {
-    case 'forward': {
-      const y = net.forward(src.input(op, i, net));
-      return [f32Array('output', y)];
-    }
+    case 'forward':
+      return [f32Array('output', net.forward(src.input(op, i, net)))];
     case 'grad': {
       const x = src.input(op, i, net);
       const tape = net.forwardTape(x, { training: false, seed: 0 });
       net.zeroGrad();
-      const dx = net.backward(tape, src.gradOutput(op, i, net, x.shape[0]));
-      return [f32Array('input.grad', dx), ...net.parameters().map(({ name, param }) => f32Array(`${name}.grad`, param.grad))];
+      return gradArrays(net, net.backward(tape, src.gradOutput(op, i, net, x.shape[0])));
     }
     case 'loss': {
       const y = net.forward(src.input(op, i, net));
-      const name = parseLossName(op.loss, `ops[${i}].loss`);
-      const r = computeLoss(name, y, src.target(op, i, name, y.shape));
-      return [{ name: 'loss', dtype: 'f32', shape: [], data: Float32Array.of(r.loss) }, f32Array('grad', r.grad)];
+      return lossArrays(op, i, src, y);
     }
     case 'train': {
-      const lossName = parseLossName(op.loss ?? 'mse', `ops[${i}].loss`);
-      const { inputs, targets } = src.trainData(op, i, net, lossName);
-      const losses: number[] = [];
-      const lrs: number[] = [];
-      const r = train(net, { inputs, targets }, {
-        epochs: op.epochs ?? 2,
-        batchSize: op.batch_size ?? 2,
-        loss: lossName,
-        optimizer: (op.optimizer ?? { type: 'sgd', lr: 0.05 }) as never,
-        schedule: op.schedule as never,
-        clipNorm: op.clip_norm,
-        shuffle: op.shuffle ?? false,
-        seed: op.seed ?? netSeed(net),
-        onProgress: (p) => {
-          losses.push(p.loss);
-          lrs.push(p.lr);
-        },
-      });
-      const state = r.optimizer.exportState();
-      const out: NamedArray[] = [
-        { name: 'epoch_losses', dtype: 'f32', shape: [r.epochLosses.length], data: Float32Array.from(r.epochLosses) },
-        { name: 'step_losses', dtype: 'f32', shape: [losses.length], data: Float32Array.from(losses) },
-        { name: 'step_lrs', dtype: 'f64', shape: [lrs.length], data: Float64Array.from(lrs) },
-        ...net.parameters().map(({ name, param }) => f32Array(name, param.value)),
-        { name: 'optimizer.step', dtype: 'i32', shape: [], data: Int32Array.of(state.step) },
-      ];
-      for (const [name, t] of state.tensors) out.push(f32Array(`optimizer.${name}`, t));
-      return out;
+      const t = trainSetup(net, op, i, src);
+      return trainArrays(net, train(net, t.data, t.opts), t);
     }
     case 'roundtrip': {
-      const x = src.input(op, i, net);
-      const utf8 = new TextEncoder();
-      let file: Uint8Array;
-      let again: Network;
-      let resaved: Uint8Array;
-      if (op.format === 'safetensors') {
-        file = saveNetworkSafetensors(net);
-        again = loadNetworkSafetensors(file, { source: 'roundtrip.safetensors' });
-        resaved = saveNetworkSafetensors(again);
-      } else {
-        file = utf8.encode(saveNetworkJSON(net));
-        again = loadNetworkJSON(file, { source: 'roundtrip.json' });
-        resaved = utf8.encode(saveNetworkJSON(again));
-      }
-      const y = again.forward(x);
-      return [
-        { name: 'file', dtype: 'u8', shape: [file.length], data: file },
-        { name: 'file.resaved', dtype: 'u8', shape: [resaved.length], data: resaved },
-        f32Array('output', y),
-      ];
+      const r = roundtrip(net, op);
+      return roundtripArrays(r, r.again.forward(src.input(op, i, net)));
     }
   }
+}
+
+/** runOp on the webgpu backend (net already runs on `ctx`); the same arrays in the same order. */
+async function runOpOnGpu(net: Network, op: OpSpec, i: number, src: TensorSource, ctx: WebGpuContext): Promise<NamedArray[]> {
+  switch (op.op) {
+    case 'forward':
+      return [f32Array('output', await net.forwardAsync(src.input(op, i, net)))];
+    case 'grad': {
+      const x = src.input(op, i, net);
+      const dy = src.gradOutput(op, i, net, x.shape[0]);
+      net.zeroGrad();
+      return gradArrays(net, await net.gradAsync(x, dy));
+    }
+    case 'loss': {
+      const y = await net.forwardAsync(src.input(op, i, net));
+      return lossArrays(op, i, src, y);
+    }
+    case 'train': {
+      const t = trainSetup(net, op, i, src);
+      return trainArrays(net, await trainAsync(net, t.data, t.opts), t);
+    }
+    case 'roundtrip': {
+      const r = roundtrip(net, op);
+      try {
+        await r.again.useBackend('webgpu', { context: ctx });
+        return roundtripArrays(r, await r.again.forwardAsync(src.input(op, i, net)));
+      } finally {
+        r.again.releaseBackend();
+      }
+    }
+  }
+}
+
+function gradArrays(net: Network, dx: Tensor): NamedArray[] {
+  return [f32Array('input.grad', dx), ...net.parameters().map(({ name, param }) => f32Array(`${name}.grad`, param.grad))];
+}
+
+function lossArrays(op: OpSpec, i: number, src: TensorSource, y: Tensor): NamedArray[] {
+  const name = parseLossName(op.loss, `ops[${i}].loss`);
+  const r = computeLoss(name, y, src.target(op, i, name, y.shape));
+  return [{ name: 'loss', dtype: 'f32', shape: [], data: Float32Array.of(r.loss) }, f32Array('grad', r.grad)];
+}
+
+interface TrainSetup {
+  data: { inputs: Tensor; targets: Tensor<TensorData> };
+  opts: TrainOptions;
+  /** Filled by onProgress: each step's loss and learning rate. */
+  losses: number[];
+  lrs: number[];
+}
+
+function trainSetup(net: Network, op: OpSpec, i: number, src: TensorSource): TrainSetup {
+  const lossName = parseLossName(op.loss ?? 'mse', `ops[${i}].loss`);
+  const losses: number[] = [];
+  const lrs: number[] = [];
+  const opts: TrainOptions = {
+    epochs: op.epochs ?? 2,
+    batchSize: op.batch_size ?? 2,
+    loss: lossName,
+    optimizer: (op.optimizer ?? { type: 'sgd', lr: 0.05 }) as never,
+    schedule: op.schedule as never,
+    clipNorm: op.clip_norm,
+    shuffle: op.shuffle ?? false,
+    seed: op.seed ?? netSeed(net),
+    onProgress: (p) => {
+      losses.push(p.loss);
+      lrs.push(p.lr);
+    },
+  };
+  return { data: src.trainData(op, i, net, lossName), opts, losses, lrs };
+}
+
+function trainArrays(net: Network, r: TrainResult, t: TrainSetup): NamedArray[] {
+  const state = r.optimizer.exportState();
+  const out: NamedArray[] = [
+    { name: 'epoch_losses', dtype: 'f32', shape: [r.epochLosses.length], data: Float32Array.from(r.epochLosses) },
+    { name: 'step_losses', dtype: 'f32', shape: [t.losses.length], data: Float32Array.from(t.losses) },
+    { name: 'step_lrs', dtype: 'f64', shape: [t.lrs.length], data: Float64Array.from(t.lrs) },
+    ...net.parameters().map(({ name, param }) => f32Array(name, param.value)),
+    { name: 'optimizer.step', dtype: 'i32', shape: [], data: Int32Array.of(state.step) },
+  ];
+  for (const [name, t2] of state.tensors) out.push(f32Array(`optimizer.${name}`, t2));
+  return out;
+}
+
+interface Roundtrip {
+  file: Uint8Array;
+  resaved: Uint8Array;
+  /** The network loaded from `file`. */
+  again: Network;
+}
+
+function roundtrip(net: Network, op: OpSpec): Roundtrip {
+  const utf8 = new TextEncoder();
+  if (op.format === 'safetensors') {
+    const file = saveNetworkSafetensors(net);
+    const again = loadNetworkSafetensors(file, { source: 'roundtrip.safetensors' });
+    return { file, again, resaved: saveNetworkSafetensors(again) };
+  }
+  const file = utf8.encode(saveNetworkJSON(net));
+  const again = loadNetworkJSON(file, { source: 'roundtrip.json' });
+  return { file, again, resaved: utf8.encode(saveNetworkJSON(again)) };
+}
+
+function roundtripArrays(r: Roundtrip, y: Tensor): NamedArray[] {
+  return [
+    { name: 'file', dtype: 'u8', shape: [r.file.length], data: r.file },
+    { name: 'file.resaved', dtype: 'u8', shape: [r.resaved.length], data: r.resaved },
+    f32Array('output', y),
+  ];
 }
 
 /** The train op's default seed is the vector's seed, which is the network's. */
