@@ -133,10 +133,14 @@ describe('webgpu on SwiftShader (Node, Dawn): GPU forward bit-identical to the C
     const filter = { type: 'parallel', combine_mode: 'filter', filter_softmax: 'sparsemax', branches: [{ type: 'dense', input_height: 6, output_height: 5 }, { type: 'dense', input_height: 6, output_height: 5 }] };
     const net = Network.fromJSON({ input_shape: [4, 6], layers: [{ type: 'dense', input_height: 6, output_height: 6 }, filter, { type: 'sequential', layers: [{ type: 'rms_norm', norm_size: 5 }, { type: 'dense', input_height: 5, output_height: 3, activation: 'tanh' }] }] });
     const report = await net.useBackend('webgpu', { context: ctx });
-    const why = 'combine_mode filter with a sparsemax gate has no GPU kernel yet';
+    const why = 'no GPU backward for parallel yet';
+    const inside = 'its container trains on the CPU';
     expect(report.layers).toEqual([
       { name: 'layers.0', type: 'dense', device: 'gpu', training: 'gpu' },
-      { name: 'layers.1', type: 'parallel', device: 'cpu', reason: why, training: 'cpu', trainingReason: why },
+      { name: 'layers.1', type: 'parallel', device: 'gpu', training: 'cpu', trainingReason: why },
+      { name: 'layers.1.branches.0', type: 'dense', device: 'gpu', training: 'cpu', trainingReason: inside },
+      { name: 'layers.1.branches.1', type: 'dense', device: 'gpu', training: 'cpu', trainingReason: inside },
+      { name: 'layers.1.gate', type: 'dense', device: 'gpu', training: 'cpu', trainingReason: inside },
       { name: 'layers.2', type: 'sequential', device: 'gpu', training: 'gpu' },
       { name: 'layers.2.layers.0', type: 'rms_norm', device: 'gpu', training: 'gpu' },
       { name: 'layers.2.layers.1', type: 'dense', device: 'gpu', training: 'gpu' },

@@ -6,13 +6,14 @@
  *   concat, grid_scatter   strided row copies into the output layout
  *   filter    (standard gate softmax) z = gate(x) (/ T), g = softmax rows of n, then
  *             y[i] = sum over j ascending of g[j] * b_j[i], from +0 (one dispatch per branch)
- * filter with a sparsemax or entmax gate runs on the CPU for now.
+ *             (sparsemax / entmax gate: z / T, then the sorted-row kernels of kernels/softmax.wgsl.ts)
+ * Training of a parallel layer runs on the CPU inside the GPU step (no GPU backward yet).
  */
 import { MAP_WG, copyRowsKernel, mapKernel } from '../backend/webgpu/common.ts';
 import type { GpuCompileContext, GpuLayerKernel, LayerOp } from '../backend/webgpu/kernel.ts';
 import type { Kernel, Run, Val } from '../backend/webgpu/run.ts';
 import { f32Lit, grid2d } from '../backend/webgpu/shader.ts';
-import { softmaxRowsKernel } from '../kernels/softmax.wgsl.ts';
+import { entmax15RowsKernels, softmaxRowsKernel, sparsemaxRowsKernels } from '../kernels/softmax.wgsl.ts';
 import { f32 } from '../math/index.ts';
 import { shapeEquals, shapeSize } from '../tensor.ts';
 import type { Layer, Shape } from './layer.ts';
@@ -57,7 +58,7 @@ export const parallelGpu: GpuLayerKernel = {
   type: 'parallel',
   unsupported(layer: Layer): string | null {
     const cfg = layer.config as ParallelConfig;
-    if (cfg.combine_mode === 'filter' && cfg.filter_softmax !== 'standard') return `combine_mode filter with a ${String(cfg.filter_softmax)} gate has no GPU kernel yet`;
+    void cfg;
     return null;
   },
   async compile(layer: Layer, cc: GpuCompileContext): Promise<LayerOp> {
@@ -122,7 +123,11 @@ export const parallelGpu: GpuLayerKernel = {
       }
       case 'filter': {
         const t = f32(cfg.filter_temperature as number);
-        const gate = await softmaxRowsKernel(cc, { label: `${label} gate softmax`, rows: batch, rowLen: n, temperature: t === 1 ? null : t });
+        const kind = cfg.filter_softmax as string;
+        // the gate: z (/ T) then the row softmax of the chosen kind over the n branches (parallel.ts gateForward)
+        const gate = kind === 'standard' ? await softmaxRowsKernel(cc, { label: `${label} gate softmax`, rows: batch, rowLen: n, temperature: t === 1 ? null : t }) : null;
+        const scale = kind !== 'standard' && t !== 1 ? await mapKernel(cc, { label: `${label} gate / T`, n: batch * n, inputs: ['a'], expr: `heddle_div(a[i], ${f32Lit(t)})`, math: ['div'] }) : null;
+        const sorted = kind === 'sparsemax' ? await sparsemaxRowsKernels(cc, { label: `${label} gate sparsemax`, rows: batch, rowLen: n }) : kind === 'entmax' ? await entmax15RowsKernels(cc, { label: `${label} gate entmax`, rows: batch, rowLen: n }) : null;
         const per = size / batch;
         const gx = grid2d(Math.ceil(size / MAP_WG), cc.maxWorkgroups);
         const mix = (j: number): Promise<Kernel> =>
@@ -143,9 +148,17 @@ export const parallelGpu: GpuLayerKernel = {
         for (let j = 0; j < n; j++) mixes.push(await mix(j));
         return async (run: Run, x: Val): Promise<Val> => {
           const outs = await runBranches(run, x);
-          const z = run.gpu(await gateOp!(run, x));
+          let z = run.gpu(await gateOp!(run, x));
           const g = run.output([batch, n]);
-          run.dispatch(gate, [z.buffer, g.buffer]);
+          if (gate) run.dispatch(gate, [z.buffer, g.buffer]);
+          else {
+            if (scale) {
+              const zs = run.output([batch, n]);
+              run.dispatch(scale, [z.buffer, zs.buffer]);
+              z = zs;
+            }
+            sorted!(run, z.buffer, g.buffer, kind === 'entmax' ? run.alloc(batch * n) : undefined);
+          }
           const y = run.output(outShape);
           for (let j = 0; j < n; j++) run.dispatch(mixes[j], [g.buffer, run.gpu(outs[j]).buffer, y.buffer]);
           return y;

@@ -8,6 +8,7 @@
  * equal to NaN: payloads are not part of the contract).
  */
 import type { WebGpuContext } from '../../core/backend/webgpu/device.ts';
+import { GPU_KERNEL_OFF } from '../../core/backend/webgpu/kernels.ts';
 import { ACTIVATIONS } from '../../core/layers/activations.ts';
 import { Network } from '../../core/network.ts';
 import { Prng } from '../../core/prng.ts';
@@ -52,6 +53,8 @@ export interface CheckCase {
    * (`train` options below), then compares step losses, weights and optimizer state.
    */
   readonly scenario?: 'switch' | 'setWeights' | 'optimizer' | 'fallback' | 'grad' | 'train' | 'cache';
+  /** Layer types forced onto the CPU for this case (GPU_KERNEL_OFF): the CPU fallback inside a GPU pass. */
+  readonly cpuTypes?: readonly string[];
   /** For scenario cache: successive forwardAsync(x, { cache: true }) calls against a CPU twin, both reset before call `resetAt`. */
   readonly cache?: { steps: number; resetAt: number };
   /** For scenario train: loss, optimizer, epochs, batch size, clipping, schedule (TrainOptions fields). */
@@ -249,7 +252,11 @@ export function buildCases(quick = false, large = false): CheckCase[] {
     weights: 'random',
   });
   // behaviour around the backend
-  add({ name: 'CPU fallback inside a GPU pass (parallel filter with a sparsemax gate)', kernel: 'fallback', config: { input_shape: [4, 6], layers: [dense(6, 6, 'tanh'), { type: 'parallel', combine_mode: 'filter', filter_softmax: 'sparsemax', branches: [dense(6, 5), dense(6, 5, 'relu')] }, dense(5, 3, 'mish')] }, batches: [2], inputs: 'random', weights: 'random', scenario: 'fallback' });
+  add({ name: 'CPU fallback inside a GPU pass (lstm and sparsemax forced onto the CPU)', kernel: 'fallback', config: { input_shape: [4, 6], layers: [dense(6, 6, 'tanh'), { type: 'lstm', input_size: 6, hidden_size: 5 }, dense(5, 7), { type: 'softmax', softmax_type: 'sparsemax' }, dense(7, 3, 'mish')] }, batches: [2], inputs: 'random', weights: 'random', scenario: 'fallback', cpuTypes: ['lstm', 'softmax'] });
+  add({ name: 'token ids into a CPU embedding (forced), then GPU layers', kernel: 'fallback', config: { input_shape: [5], layers: [{ type: 'embedding', vocab_size: 10, embedding_dim: 8 }, dense(8, 8, 'gelu'), { type: 'rms_norm', norm_size: 8 }] }, batches: [3], inputs: 'ids', weights: 'random', scenario: 'fallback', cpuTypes: ['embedding'] });
+  for (const gate of ['sparsemax', 'entmax']) {
+    for (const t of [1, 0.5]) add({ name: `parallel filter, ${gate} gate, temperature ${t}`, kernel: 'parallel:filter', config: { input_shape: [7], layers: [{ type: 'parallel', combine_mode: 'filter', filter_softmax: gate, filter_temperature: t, branches: [dense(7, 4, 'tanh'), dense(7, 4), dense(7, 4, 'relu')] }] }, batches: [3, 1], inputs: 'random', weights: 'random' });
+  }
   add({ name: 'switching backends keeps the bits', kernel: 'switch', config: { input_shape: [9], layers: [dense(9, 9, 'selu'), { type: 'residual' }, { type: 'rms_norm', norm_size: 9 }] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'switch' });
   add({ name: 'setWeights re-uploads', kernel: 'weights', config: { input_shape: [9], layers: [dense(9, 7, 'sigmoid'), { type: 'layer_norm', norm_size: 7 }] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'setWeights' });
   add({ name: 'optimizer step re-uploads', kernel: 'weights', config: { input_shape: [9], layers: [dense(9, 7, 'leaky_relu'), dense(7, 3)] }, batches: [3], inputs: 'random', weights: 'random', scenario: 'optimizer' });
@@ -299,6 +306,7 @@ function now(): number {
 export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promise<CheckResult> {
   const t0 = now();
   const rng = new Prng(seed).fork(c.name);
+  for (const t of c.cpuTypes ?? []) GPU_KERNEL_OFF.add(t);
   const net = Network.fromJSON(c.config, { seed });
   const fallbacks: string[] = [];
   let valuesCompared = 0;
@@ -399,6 +407,7 @@ export async function runCase(ctx: WebGpuContext, c: CheckCase, seed = 1): Promi
     return { name: c.name, kernel: c.kernel, values: valuesCompared, mismatches: mismatches + 1, first, fallbacks, ms: Math.round(now() - t0), error: msg };
   } finally {
     net.releaseBackend();
+    for (const t of c.cpuTypes ?? []) GPU_KERNEL_OFF.delete(t);
   }
 }
 

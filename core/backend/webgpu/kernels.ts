@@ -29,8 +29,15 @@ const BY_TYPE = new Map(KERNELS.map((k) => [k.type, k]));
 /** Layer types with a GPU forward (some configs may still fall back: see gpuKernelFor). */
 export const GPU_LAYER_TYPES: readonly string[] = KERNELS.map((k) => k.type);
 
+/**
+ * Test-only: layer types forced onto the CPU, so the checks can exercise the CPU fallback
+ * inside a GPU pass now that every type has a kernel. Never set it elsewhere.
+ */
+export const GPU_KERNEL_OFF = new Set<string>();
+
 /** The layer's GPU kernel, or the reason it runs on the CPU. */
 export function gpuKernelFor(layer: Layer): { kernel: GpuLayerKernel } | { reason: string } {
+  if (GPU_KERNEL_OFF.has(layer.type)) return { reason: `${layer.type} forced onto the CPU (test switch GPU_KERNEL_OFF)` };
   const kernel = BY_TYPE.get(layer.type);
   if (!kernel) return { reason: `no GPU kernel for ${layer.type} yet` };
   const why = kernel.unsupported?.(layer) ?? null;
