@@ -24,8 +24,32 @@ const MODEL = {
   ],
 };
 
+/** A network mixing many layer types. */
+const MIXED = {
+  id: 'mixed', input_shape: [2, 6, 6], layers_per_cell: 12,
+  layers: [
+    { type: 'conv2d', input_channels: 2, filters: 3, kernel_size: 3, padding: 1, activation: 'relu' },
+    { type: 'conv_transposed2d', input_channels: 3, filters: 2, kernel_size: 3, padding: 1 },
+    { type: 'dense', input_height: 72, output_height: 24, activation: 'gelu' },
+    { type: 'lstm', input_size: 6, hidden_size: 8, seq_length: 4 },
+    { type: 'multi_head_attention', d_model: 8, num_heads: 2, num_kv_heads: 1, causal: true, rope_freq_base: 10000 },
+    { type: 'residual' },
+    { type: 'rms_norm', norm_size: 8 },
+    { type: 'swiglu', input_height: 8, output_height: 16 },
+    { type: 'gru', input_size: 8, hidden_size: 6 },
+    { type: 'parallel', combine_mode: 'add', branches: [{ type: 'dense', input_height: 6, output_height: 5 }, { type: 'kmeans', num_clusters: 5, input_height: 6 }] },
+    { type: 'layer_norm', norm_size: 5 },
+    { type: 'softmax', softmax_type: 'sparsemax' },
+  ],
+};
+
 function heddle(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  return heddleEnv({}, ...args);
+}
+
+/** `heddle` with extra environment variables (the Vulkan ICD for --backend webgpu). */
+function heddleEnv(env: Record<string, string>, ...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -139,24 +163,7 @@ describe('every layer type through the CLI', () => {
   });
 
   it('info and run work on a network mixing many layer types', () => {
-    const mixed = {
-      id: 'mixed', input_shape: [2, 6, 6], layers_per_cell: 12,
-      layers: [
-        { type: 'conv2d', input_channels: 2, filters: 3, kernel_size: 3, padding: 1, activation: 'relu' },
-        { type: 'conv_transposed2d', input_channels: 3, filters: 2, kernel_size: 3, padding: 1 },
-        { type: 'dense', input_height: 72, output_height: 24, activation: 'gelu' },
-        { type: 'lstm', input_size: 6, hidden_size: 8, seq_length: 4 },
-        { type: 'multi_head_attention', d_model: 8, num_heads: 2, num_kv_heads: 1, causal: true, rope_freq_base: 10000 },
-        { type: 'residual' },
-        { type: 'rms_norm', norm_size: 8 },
-        { type: 'swiglu', input_height: 8, output_height: 16 },
-        { type: 'gru', input_size: 8, hidden_size: 6 },
-        { type: 'parallel', combine_mode: 'add', branches: [{ type: 'dense', input_height: 6, output_height: 5 }, { type: 'kmeans', num_clusters: 5, input_height: 6 }] },
-        { type: 'layer_norm', norm_size: 5 },
-        { type: 'softmax', softmax_type: 'sparsemax' },
-      ],
-    };
-    writeFileSync(join(dir, 'mixed.json'), JSON.stringify(mixed));
+    writeFileSync(join(dir, 'mixed.json'), JSON.stringify(MIXED));
     const info = heddle('info', '--model', 'mixed.json');
     expect(info.code, info.stderr).toBe(0);
     for (const t of ['conv2d', 'conv_transposed2d', 'lstm', 'multi_head_attention', 'swiglu', 'gru', 'parallel', 'kmeans', 'softmax']) expect(info.stdout).toContain(t);
@@ -165,7 +172,7 @@ describe('every layer type through the CLI', () => {
     expect(run.code, run.stderr).toBe(0);
     const out = readTensors('mixed-out.safetensors').get('output')!;
     expect(out.shape).toEqual([2, 4, 5]);
-    expect(bits(out)).toEqual(bits(Network.fromJSON(mixed, { seed: 4 }).forward(random([2, 2, 6, 6], 9))));
+    expect(bits(out)).toEqual(bits(Network.fromJSON(MIXED, { seed: 4 }).forward(random([2, 2, 6, 6], 9))));
   });
 
   it('embedding models take integer ids', () => {
@@ -178,6 +185,85 @@ describe('every layer type through the CLI', () => {
     const bad = heddle('run', '--model', 'lm.json', '--input', 'badids.safetensors', '--output', 'lm-bad.safetensors');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/INPUT_INVALID.*11/);
+  });
+});
+
+/**
+ * --backend webgpu on SwiftShader (Debian's chromium; scripts/setup.sh installs it, a missing
+ * one is a failure, not a skip): every output file byte for byte the --backend cpu one.
+ */
+describe('--backend webgpu: the same files as --backend cpu', () => {
+  const SWIFTSHADER = { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' };
+
+  /** Runs `args` on both backends (the output file named by `out` gets a -cpu / -webgpu suffix) and returns both results. */
+  function both(out: string, args: string[]): Record<'cpu' | 'webgpu', { code: number; stdout: string; stderr: string; file: Buffer }> {
+    const res = {} as Record<'cpu' | 'webgpu', { code: number; stdout: string; stderr: string; file: Buffer }>;
+    for (const b of ['cpu', 'webgpu'] as const) {
+      const file = out.replace('.', `-${b}.`);
+      const r = heddleEnv(b === 'webgpu' ? SWIFTSHADER : {}, ...args.map((a) => (a === out ? file : a)), '--backend', b);
+      expect(r.code, r.stderr).toBe(0);
+      res[b] = { ...r, file: readFileSync(join(dir, file)) };
+    }
+    expect(res.webgpu.stderr).toMatch(/^webgpu: adapter .*SwiftShader/m);
+    expect(res.cpu.stderr).not.toMatch(/webgpu/);
+    return res;
+  }
+
+  beforeAll(() => {
+    expect(existsSync(SWIFTSHADER.VK_ICD_FILENAMES), 'SwiftShader (Debian chromium) is needed for the webgpu CLI cases').toBe(true);
+    writeFileSync(join(dir, 'gpu-model.json'), JSON.stringify(MODEL));
+    writeFileSync(join(dir, 'gpu-mixed.json'), JSON.stringify(MIXED));
+    writeTensors('gpu-mixed-in.safetensors', { input: random([2, 2, 6, 6], 9) });
+    writeTensors('gpu-mixed-gout.safetensors', { grad_output: random([2, 4, 5], 8) });
+    writeTensors('gpu-data.safetensors', { inputs: random([10, 3], 5), targets: new Tensor([10], Int32Array.from({ length: 10 }, (_, i) => i % 3 === 0 ? 1 : 0)) });
+    writeTensors('gpu-reg.safetensors', { inputs: random([8, 3], 6), targets: random([8, 2], 7) });
+  });
+
+  it('run', () => {
+    const r = both('gpu-out.safetensors', ['run', '--model', 'gpu-model.json', '--input', 'in.safetensors', '--output', 'gpu-out.safetensors', '--seed', '7']);
+    expect(r.webgpu.file.equals(r.cpu.file)).toBe(true);
+    expect(bits(readTensors('gpu-out-webgpu.safetensors').get('output')!)).toEqual(bits(Network.fromJSON(MODEL, { seed: 7 }).forward(random([4, 3], 1))));
+  });
+
+  it('run and grad on a network mixing many layer types', () => {
+    const run = both('gpu-mixed-out.safetensors', ['run', '--model', 'gpu-mixed.json', '--input', 'gpu-mixed-in.safetensors', '--output', 'gpu-mixed-out.safetensors', '--seed', '4']);
+    expect(run.webgpu.file.equals(run.cpu.file)).toBe(true);
+    const grad = both('gpu-mixed-g.safetensors', ['grad', '--model', 'gpu-mixed.json', '--input', 'gpu-mixed-in.safetensors', '--grad-output', 'gpu-mixed-gout.safetensors', '--output', 'gpu-mixed-g.safetensors', '--seed', '4']);
+    expect(grad.webgpu.file.equals(grad.cpu.file)).toBe(true);
+    expect(readTensors('gpu-mixed-g-webgpu.safetensors').size).toBe(1 + Network.fromJSON(MIXED).parameters().length);
+  });
+
+  it('grad', () => {
+    const r = both('gpu-g.safetensors', ['grad', '--model', 'gpu-model.json', '--input', 'in.safetensors', '--grad-output', 'gout.safetensors', '--output', 'gpu-g.safetensors', '--seed', '3']);
+    expect(r.webgpu.file.equals(r.cpu.file)).toBe(true);
+  });
+
+  it('train: adamw + cross_entropy, with the progress bar', () => {
+    const r = both('gpu-trained.safetensors', ['train', '--model', 'gpu-model.json', '--data', 'gpu-data.safetensors', '--epochs', '3', '--batch-size', '4', '--optimizer', 'adamw', '--lr', '0.01', '--loss', 'cross_entropy', '--seed', '2', '--save', 'gpu-trained.safetensors']);
+    expect(r.webgpu.file.equals(r.cpu.file)).toBe(true);
+    expect(r.webgpu.stdout).toBe(r.cpu.stdout.replace('-cpu.', '-webgpu.'));
+    expect(r.webgpu.stdout.trim().split('\n').pop()).toMatch(/^final_loss=[0-9.e-]+$/);
+    expect(r.webgpu.stderr).toMatch(/train \|/);
+  });
+
+  it('train: sgd with nesterov momentum, mse, --shuffle, --clip-norm, a schedule, saved as JSON', () => {
+    const r = both('gpu-reg.json', ['train', '--model', 'gpu-model.json', '--data', 'gpu-reg.safetensors', '--epochs', '2', '--batch-size', '3', '--optimizer', 'sgd', '--momentum', '0.9', '--nesterov', '--lr', '0.1', '--loss', 'mse', '--shuffle', '--clip-norm', '0.5', '--schedule', '{"type":"step","step_size":1,"gamma":0.5}', '--seed', '1', '--save', 'gpu-reg.json', '--no-progress']);
+    expect(r.webgpu.file.equals(r.cpu.file)).toBe(true);
+    expect(r.webgpu.stdout).toBe(r.cpu.stdout.replace('-cpu.', '-webgpu.'));
+  });
+
+  it('no adapter: BACKEND_UNAVAILABLE with the core\'s reason, exit 1, no output file', () => {
+    for (const args of [
+      ['run', '--model', 'gpu-model.json', '--input', 'in.safetensors', '--output', 'gpu-none.safetensors'],
+      ['train', '--model', 'gpu-model.json', '--data', 'gpu-reg.safetensors', '--epochs', '1', '--batch-size', '4', '--lr', '0.1', '--save', 'gpu-none.safetensors'],
+    ]) {
+      const before = new Set(readdirSync(dir));
+      const r = heddleEnv({ VK_ICD_FILENAMES: '/nonexistent/x.json' }, ...args, '--backend', 'webgpu');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^heddle: BACKEND_UNAVAILABLE: backend webgpu: .*no adapter/m);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+      expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
+    }
   });
 });
 
@@ -194,7 +280,6 @@ describe('bad input: clear error, non-zero exit, nothing half-written', () => {
     ['NaN in the input', () => { const t = random([4, 3], 1); t.data[5] = NaN; writeTensors('nan.safetensors', { input: t }); return ['run', '--model', 'model.json', '--input', 'nan.safetensors', '--output', 'x7.safetensors']; }, /INPUT_INVALID.*element 5 is NaN/],
     ['input of the wrong shape', () => { writeTensors('shape.safetensors', { input: random([4, 7], 1) }); return ['run', '--model', 'model.json', '--input', 'shape.safetensors', '--output', 'x8.safetensors']; }, /SHAPE_MISMATCH.*\[4, 7\]/],
     ['input tensor missing', () => { writeTensors('noinput.safetensors', { other: random([4, 3], 1) }); return ['run', '--model', 'model.json', '--input', 'noinput.safetensors', '--output', 'x9.safetensors']; }, /no tensor 'input'.*other/],
-    ['webgpu backend not built yet', () => ['run', '--model', 'model.json', '--input', 'in.safetensors', '--output', 'x10.safetensors', '--backend', 'webgpu'], /BACKEND_UNAVAILABLE/],
     ['bad optimizer option value', () => ['train', '--model', 'model.json', '--data', 'in.safetensors', '--epochs', '0', '--batch-size', '2', '--lr', '0.1', '--save', 'x11.safetensors'], /epochs/],
   ];
   for (const [name, setup, pattern] of cases) {

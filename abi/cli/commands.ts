@@ -5,8 +5,9 @@ import { isJsonObject, parseStrictJson } from '../../core/io/strict_json.ts';
 import { layerKinds } from '../../core/layers/registry.ts';
 import { Network } from '../../core/network.ts';
 import { Tensor } from '../../core/tensor.ts';
-import { train } from '../../core/train/index.ts';
+import { trainAsync } from '../../core/train/trainer.ts';
 import { readFileBytes, saveNetworkFile, writeFileAtomic } from '../node/files.ts';
+import { selectBackend } from './backend.ts';
 import { formatF32 } from './format.ts';
 import { ProgressReporter } from './progress.ts';
 
@@ -15,12 +16,6 @@ interface ModelOpts {
   weights?: string;
   seed: number;
   backend?: string;
-}
-
-function checkBackend(name: string | undefined): void {
-  if (name && name !== 'cpu') {
-    fail('BACKEND_UNAVAILABLE', `backend '${name}' is not available in this build; use --backend cpu`, '--backend');
-  }
 }
 
 /** A config JSON (Loom format), a saved Heddle network (.json with weights, or .safetensors), plus optional weights. */
@@ -65,21 +60,34 @@ export function readTensor(file: string, name: string): Tensor {
   return t as Tensor;
 }
 
-export function runCommand(o: ModelOpts & { input: string; output: string }): void {
-  checkBackend(o.backend);
+/**
+ * Runs `f` with `net` on the backend named by --backend (after the files are read, so bad
+ * input fails before a device is acquired), releasing the device whatever happens.
+ */
+async function onBackend<T>(net: Network, o: ModelOpts, use: 'forward' | 'training', f: () => Promise<T>): Promise<T> {
+  try {
+    await selectBackend(net, o.backend, use);
+    return await f();
+  } finally {
+    net.releaseBackend();
+  }
+}
+
+export async function runCommand(o: ModelOpts & { input: string; output: string }): Promise<void> {
   const net = loadModel(o);
-  const y = net.forward(readTensor(o.input, 'input'));
+  const x = readTensor(o.input, 'input');
+  // forwardAsync on the CPU backend is forward itself.
+  const y = await onBackend(net, o, 'forward', () => net.forwardAsync(x));
   writeFileAtomic(o.output, encodeSafetensors(new Map([['output', y]])));
 }
 
-export function gradCommand(o: ModelOpts & { input: string; gradOutput: string; output: string }): void {
-  checkBackend(o.backend);
+export async function gradCommand(o: ModelOpts & { input: string; gradOutput: string; output: string }): Promise<void> {
   const net = loadModel(o);
   const x = readTensor(o.input, 'input');
   const gy = readTensor(o.gradOutput, 'grad_output');
-  const tape = net.forwardTape(x, { training: false, seed: 0 });
+  // gradAsync = forwardTape(x, { training: false, seed: 0 }) + backward(gy), adding into Param.grad.
   net.zeroGrad();
-  const dx = net.backward(tape, gy);
+  const dx = await onBackend(net, o, 'training', () => net.gradAsync(x, gy));
   const out = new Map<string, Tensor>([['input.grad', dx]]);
   for (const { name, param } of net.parameters()) out.set(`${name}.grad`, param.grad);
   writeFileAtomic(o.output, encodeSafetensors(out));
@@ -102,8 +110,7 @@ interface TrainOpts extends ModelOpts {
   progress: boolean;
 }
 
-export function trainCommand(o: TrainOpts): void {
-  checkBackend(o.backend);
+export async function trainCommand(o: TrainOpts): Promise<void> {
   const net = loadModel(o);
   const { tensors } = decodeSafetensors(readFileBytes(o.data), { source: o.data });
   const inputs = tensors.get('inputs');
@@ -122,18 +129,22 @@ export function trainCommand(o: TrainOpts): void {
     }
   }
   const progress = new ProgressReporter(o.progress);
-  const result = train(net, { inputs: inputs as Tensor, targets }, {
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    loss: o.loss,
-    optimizer,
-    schedule,
-    clipNorm: o.clipNorm,
-    shuffle: !!o.shuffle,
-    seed: o.seed,
-    onProgress: (p) => progress.update(p),
-  } as Parameters<typeof train>[2]);
-  progress.stop();
+  const result = await onBackend(net, o, 'training', async () => {
+    // trainAsync on the CPU backend is train itself; the weights are back on the host when it ends.
+    const r = await trainAsync(net, { inputs: inputs as Tensor, targets }, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      loss: o.loss,
+      optimizer,
+      schedule,
+      clipNorm: o.clipNorm,
+      shuffle: !!o.shuffle,
+      seed: o.seed,
+      onProgress: (p) => progress.update(p),
+    } as Parameters<typeof trainAsync>[2]);
+    progress.stop();
+    return r;
+  });
   saveNetworkFile(net, o.save);
   process.stdout.write(`saved ${o.save}\nfinal_loss=${formatF32(result.finalLoss)}\n`);
 }

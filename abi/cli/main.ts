@@ -18,7 +18,7 @@ program
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-const backend = new Option('--backend <name>', 'compute backend').choices(['cpu', 'webgpu']).default('cpu');
+const backend = new Option('--backend <name>', 'compute backend; webgpu takes its adapter from the environment (README, docs/webgpu.md) and writes the same bits').choices(['cpu', 'webgpu']).default('cpu');
 
 program
   .command('run')
