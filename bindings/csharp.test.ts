@@ -8,12 +8,13 @@
  * The xunit suite itself checks forward/grad/train/save/load bits against the TS core run
  * in-process (Heddle.Tests/reference.ts), with the engine on Node, Deno and Bun.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO, engineBundle } from '../abi/engine/testing.ts';
+import { runAsync } from '../tests/helpers/run.ts';
 
 const CS = join(REPO, 'bindings/csharp');
 const ARTIFACTS = join(REPO, 'node_modules/.cache/heddle/csharp');
@@ -28,8 +29,8 @@ function dotnetEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs dotnet under the build lock bindings/csharp/heddle-dotnet (the conformance client's build) takes too. */
-function dotnetLocked(args: string[], timeoutMs: number): string {
-  const r = spawnSync('flock', [LOCK, 'dotnet', ...args], { cwd: CS, env: dotnetEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+async function dotnetLocked(args: string[], timeoutMs: number): Promise<string> {
+  const r = await runAsync('flock', [LOCK, 'dotnet', ...args], { cwd: CS, env: dotnetEnv(), timeout: timeoutMs });
   if (r.error) throw new Error(`dotnet ${args.join(' ')}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`dotnet ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
@@ -45,17 +46,15 @@ describe('Heddle .NET binding (bindings/csharp)', () => {
       throw new Error('the .NET SDK (dotnet, 10.x) is not installed: scripts/setup.sh says how to get it');
     }
     mkdirSync(ARTIFACTS, { recursive: true });
-    dotnetLocked(['build', 'Heddle.Tests/Heddle.Tests.csproj', '-c', 'Release', '-nologo', '-v', 'quiet'], 900_000);
+    await dotnetLocked(['build', 'Heddle.Tests/Heddle.Tests.csproj', '-c', 'Release', '-nologo', '-v', 'quiet'], 900_000);
     bundle = await engineBundle();
   }, 900_000);
 
-  it('passes its xunit suite (bits on node/deno/bun, errors, engine death, discovery, socket)', () => {
-    const r = spawnSync('dotnet', ['test', 'Heddle.Tests/Heddle.Tests.csproj', '-c', 'Release', '--no-build', '--nologo'], {
+  it('passes its xunit suite (bits on node/deno/bun, errors, engine death, discovery, socket)', async () => {
+    const r = await runAsync('dotnet', ['test', 'Heddle.Tests/Heddle.Tests.csproj', '-c', 'Release', '--no-build', '--nologo'], {
       cwd: CS,
       env: dotnetEnv({ HEDDLE_ENGINE_BUNDLE: bundle }),
-      encoding: 'utf8',
       timeout: 600_000,
-      maxBuffer: 64 << 20,
     });
     const out = `${r.stdout}${r.stderr}`;
     expect(r.error, out).toBeUndefined();
@@ -67,10 +66,10 @@ describe('Heddle .NET binding (bindings/csharp)', () => {
     expect(total, out).toBeGreaterThanOrEqual(MIN_TESTS);
   }, 600_000);
 
-  it('dotnet pack makes a .nupkg with libheddle.so under runtimes/linux-x64/native and the engine bundle', () => {
+  it('dotnet pack makes a .nupkg with libheddle.so under runtimes/linux-x64/native and the engine bundle', async () => {
     const out = mkdtempSync(join(tmpdir(), 'heddle-nupkg-'));
     try {
-      dotnetLocked(['pack', 'Heddle/Heddle.csproj', '-c', 'Release', '--no-build', '-nologo', '-v', 'quiet', '-o', out], 300_000);
+      await dotnetLocked(['pack', 'Heddle/Heddle.csproj', '-c', 'Release', '--no-build', '-nologo', '-v', 'quiet', '-o', out], 300_000);
       const pkg = readdirSync(out).find((f) => f.endsWith('.nupkg'));
       expect(pkg).toBe('Heddle.0.1.0.nupkg');
       const list = execFileSync('unzip', ['-Z1', join(out, pkg!)], { encoding: 'utf8' }).split('\n');

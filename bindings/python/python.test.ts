@@ -7,12 +7,12 @@
  * pytest must exit 0 and report at least MIN_TESTS passed: "no tests collected" (exit 5), an
  * error or a skip-everything run cannot pass silently.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineBundle, REPO } from '../../abi/engine/testing.ts';
+import { runAsync } from '../../tests/helpers/run.ts';
 import { runMatrix } from '../../conformance/host/matrix.ts';
 import { formatText } from '../../conformance/host/report.ts';
 import { loadVectors, readGolden } from '../../conformance/host/vectors.ts';
@@ -41,7 +41,7 @@ describe('heddle for Python (bindings/python)', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('passes its pytest suite (bits on node/deno/bun, errors, API, offline pip install)', () => {
+  it('passes its pytest suite (bits on node/deno/bun, errors, API, offline pip install)', async () => {
     const env: Record<string, string | undefined> = {
       ...process.env,
       HEDDLE_ENGINE_BUNDLE: bundle,
@@ -52,12 +52,10 @@ describe('heddle for Python (bindings/python)', () => {
     delete env.HEDDLE_ENGINE;
     delete env.HEDDLE_LIBRARY;
     delete env.HEDDLE_TEST_INSTALLED;
-    const r = spawnSync(python(), ['-m', 'pytest', '-p', 'no:cacheprovider', '-q', '-rfEs', join(REPO, 'bindings/python/tests')], {
+    const r = await runAsync(python(), ['-m', 'pytest', '-p', 'no:cacheprovider', '-q', '-rfEs', join(REPO, 'bindings/python/tests')], {
       cwd: join(REPO, 'bindings/python'),
       env,
-      encoding: 'utf8',
       timeout: 540_000,
-      maxBuffer: 64 << 20,
     });
     const out = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
     expect(r.status, `pytest exited ${r.status ?? r.signal} (5 = no tests collected):\n${out.slice(-8000)}`).toBe(0);
