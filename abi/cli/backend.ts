@@ -9,10 +9,9 @@
  * driver. No adapter is BACKEND_UNAVAILABLE with the core's reason.
  */
 import { fail } from '../../core/errors.ts';
-import type { GpuEntry } from '../../core/backend/webgpu/gpu.ts';
 import type { Network } from '../../core/network.ts';
 import { adapterName } from '../engine/gpu.ts';
-import { nodeWebGpu } from '../node/webgpu.ts';
+import { runtimeWebGpu } from '../node/webgpu.ts';
 
 /** What the command does on the backend: inference (run) or backward passes (grad, train). */
 export type BackendUse = 'forward' | 'training';
@@ -25,10 +24,7 @@ export type BackendUse = 'forward' | 'training';
 export async function selectBackend(net: Network, name: string | undefined, use: BackendUse): Promise<void> {
   if (name === undefined || name === 'cpu') return;
   if (name !== 'webgpu') fail('BACKEND_UNAVAILABLE', `backend '${name}' is not available in this build; use --backend cpu or webgpu`, '--backend');
-  const nav = (globalThis as { navigator?: { gpu?: GpuEntry } }).navigator?.gpu;
-  // undefined: useBackend takes navigator.gpu itself (and reports its source as such).
-  const gpu = nav ? undefined : await nodeWebGpu();
-  const report = await net.useBackend('webgpu', { gpu });
+  const report = await net.useBackend('webgpu', { gpu: await runtimeWebGpu() });
   const lines = [`webgpu: adapter ${report.adapter ? adapterName(report.adapter) : 'unknown'}`];
   const cpu: string[] = [];
   for (const l of report.layers ?? []) {

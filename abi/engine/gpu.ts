@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { HeddleError } from '../../core/errors.ts';
 import { type AdapterReport, WebGpuContext, acquireWebGpu } from '../../core/backend/webgpu/device.ts';
 import type { GpuEntry } from '../../core/backend/webgpu/gpu.ts';
-import { nodeWebGpu } from '../node/webgpu.ts';
+import { runtimeWebGpu } from '../node/webgpu.ts';
 
 /** What Hello says about the webgpu backend. */
 export interface WebGpuStatus {
@@ -49,9 +49,7 @@ export function acquireEngineWebGpu(): Promise<WebGpuContext> {
   if (usable(current)) return Promise.resolve(current);
   pending ??= (async () => {
     try {
-      const nav = navigatorGpu();
-      const gpu = nav ?? (await nodeWebGpu());
-      const ctx = await acquireWebGpu({ gpu });
+      const ctx = await acquireWebGpu({ gpu: await runtimeWebGpu() });
       const old = current as WebGpuContext | null;
       current = ctx;
       lastFailure = null;

@@ -57,3 +57,13 @@ export async function nodeWebGpu(opts: NodeWebGpuOptions = {}): Promise<GpuEntry
   cached = { key, gpu: gpu as GpuEntry };
   return cached.gpu;
 }
+
+/**
+ * The `gpu` option for acquireWebGpu / useBackend on this runtime: undefined where the runtime
+ * has `navigator.gpu` (Deno, browsers: acquireWebGpu takes it and reports it as the source),
+ * else the `webgpu` package (Node, Bun). The engine, the CLI and the GPU checks all use it.
+ */
+export async function runtimeWebGpu(opts: NodeWebGpuOptions = {}): Promise<GpuEntry | undefined> {
+  if ((globalThis as { navigator?: { gpu?: GpuEntry } }).navigator?.gpu) return undefined;
+  return nodeWebGpu(opts);
+}

@@ -184,6 +184,67 @@ ${s.decls ?? ''}`;
   );
 }
 
+/**
+ * The backward of a row-wise linear map y = x . W^T (+ b), kernels/linear.ts's order, every
+ * sum from +0, each on gemmKernel (so tiled when large):
+ *   dW[o, k] = gw[o, k] + (sum over r ascending of dy[r, o] * x[r, k])     binds dy, x, gw
+ *   db[o]    = gb[o] + (sum over r ascending of dy[r, o])                  binds dy, gb
+ *   dx[r, k] = sum over o ascending of dy[r, o] * W[o, k]                  binds dy, w, dx
+ *   dxPlus: dx[r, k] = p[r, k] + (that sum), for a layer whose input feeds two maps (swiglu)
+ *                                                                          binds dy, w, p, dx
+ */
+export interface LinearGradKernels {
+  readonly dW: Kernel;
+  readonly dB: Kernel | null;
+  readonly dX: Kernel;
+  readonly dXPlus: Kernel | null;
+}
+
+export async function linearGradKernels(cc: GpuCompileContext, s: { label: string; rows: number; inF: number; outF: number; bias: boolean; plus?: boolean }): Promise<LinearGradKernels> {
+  const { rows, inF, outF } = s;
+  const dW = await gemmKernel(cc, {
+    label: `${s.label} dW`,
+    m: outF,
+    n: inF,
+    k: rows,
+    a: { name: 'dy', at: (i, t) => `${t} * ${outF}u + ${i}` },
+    b: { name: 'x', at: (j, t) => `${t} * ${inF}u + ${j}` },
+    extra: [],
+    out: { name: 'gw', access: 'read_write' },
+    epilogue: (acc, i, j) => `gw[${i} * ${inF}u + ${j}] = h_add(gw[${i} * ${inF}u + ${j}], ${acc});`,
+  });
+  const g = grid2d(Math.ceil(outF / DIRECT_WG), cc.maxWorkgroups);
+  const dB = s.bias
+    ? await cc.kernel(
+        {
+          label: `${s.label} db`,
+          buffers: [{ name: 'dy', access: 'read' }, { name: 'gb', access: 'read_write' }],
+          consts: { R: rows, O: outF, NX: g.x },
+          workgroupSize: [DIRECT_WG],
+          body: `  let o = (wid.y * NX + wid.x) * ${DIRECT_WG}u + lid.x;
+  if (o >= O) { return; }
+  var acc = h_zero();
+  for (var r = 0u; r < R; r++) { acc = h_add(acc, dy[r * O + o]); }
+  gb[o] = h_add(gb[o], acc);`,
+        },
+        [g.x, g.y],
+      )
+    : null;
+  const dx = (plus: boolean): Promise<Kernel> =>
+    gemmKernel(cc, {
+      label: `${s.label} dx${plus ? ' (added)' : ''}`,
+      m: rows,
+      n: inF,
+      k: outF,
+      a: { name: 'dy', at: (i, t) => `${i} * ${outF}u + ${t}` },
+      b: { name: 'w', at: (j, t) => `${t} * ${inF}u + ${j}` },
+      extra: plus ? [{ name: 'p', access: 'read' }] : [],
+      out: { name: 'dx', access: 'read_write' },
+      epilogue: (acc, i, j) => `dx[${i} * ${inF}u + ${j}] = ${plus ? `h_add(p[${i} * ${inF}u + ${j}], ${acc})` : acc};`,
+    });
+  return { dW, dB, dX: await dx(false), dXPlus: s.plus ? await dx(true) : null };
+}
+
 export const denseGpu: GpuLayerKernel = {
   type: 'dense',
   async compile(layer: Layer, cc: GpuCompileContext): Promise<LayerOp> {
@@ -239,44 +300,7 @@ export const denseGpu: GpuLayerKernel = {
     const dsmK = soft ? await softmaxRowsBackwardKernel(cc, { label: `${label} softmax backward`, rows, rowLen: outF }) : null;
     const g = activationGradWgsl(act);
     const dactK = act === 'linear' ? null : await mapKernel(cc, { label: `${label} d${act}`, n: rows * outF, inputs: ['pre', 'post', 'dy'], expr: 'heddle_act_grad(pre[i], post[i], dy[i])', math: g.math, decls: g.decl });
-    const dW = await gemmKernel(cc, {
-      label: `${label} dW`,
-      m: outF,
-      n: inF,
-      k: rows,
-      a: { name: 'dp', at: (i, t) => `${t} * ${outF}u + ${i}` },
-      b: { name: 'x', at: (j, t) => `${t} * ${inF}u + ${j}` },
-      extra: [],
-      out: { name: 'gw', access: 'read_write' },
-      epilogue: (acc, i, j) => `gw[${i} * ${inF}u + ${j}] = h_add(gw[${i} * ${inF}u + ${j}], ${acc});`,
-    });
-    const dB = b
-      ? await cc.kernel(
-          {
-            label: `${label} db`,
-            buffers: [{ name: 'dp', access: 'read' }, { name: 'gb', access: 'read_write' }],
-            consts: { R: rows, O: outF },
-            workgroupSize: [64],
-            body: `  let o = gid.x;
-  if (o >= O) { return; }
-  var acc = h_zero();
-  for (var r = 0u; r < R; r++) { acc = h_add(acc, dp[r * O + o]); }
-  gb[o] = h_add(gb[o], acc);`,
-          },
-          [Math.ceil(outF / 64)],
-        )
-      : null;
-    const dX = await gemmKernel(cc, {
-      label: `${label} dx`,
-      m: rows,
-      n: inF,
-      k: outF,
-      a: { name: 'dp', at: (i, t) => `${i} * ${outF}u + ${t}` },
-      b: { name: 'w', at: (j, t) => `${t} * ${inF}u + ${j}` },
-      extra: [],
-      out: { name: 'dx', access: 'read_write' },
-      epilogue: (acc, i, j) => `dx[${i} * ${inF}u + ${j}] = ${acc};`,
-    });
+    const lg = await linearGradKernels(cc, { label, rows, inF, outF, bias: b !== null });
     const wb = cc.weight(w);
     const bb = b ? cc.weight(b) : null;
     const gw = cc.grad(w);
@@ -315,10 +339,10 @@ export const denseGpu: GpuLayerKernel = {
           run.dispatch(dsmK, [run.gpu(s.post).buffer, dy.buffer, dp.buffer]);
         }
         const x = run.gpu(s.x);
-        run.dispatch(dW, [dp.buffer, x.buffer, gw]);
-        if (dB && gb) run.dispatch(dB, [dp.buffer, gb]);
+        run.dispatch(lg.dW, [dp.buffer, x.buffer, gw]);
+        if (lg.dB && gb) run.dispatch(lg.dB, [dp.buffer, gb]);
         const dx = run.output(inShape);
-        run.dispatch(dX, [dp.buffer, wb, dx.buffer]);
+        run.dispatch(lg.dX, [dp.buffer, wb, dx.buffer]);
         return { dx };
       },
     };

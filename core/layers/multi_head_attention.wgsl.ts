@@ -32,7 +32,7 @@ import { RopeTable } from '../kernels/rope.ts';
 import { ropeKernel, ropeTableRows } from '../kernels/rope.wgsl.ts';
 import { f32, rsqrt } from '../math/index.ts';
 import { Tensor } from '../tensor.ts';
-import { gemmKernel, linearKernel } from './dense.wgsl.ts';
+import { type LinearGradKernels, linearGradKernels, linearKernel } from './dense.wgsl.ts';
 import type { Layer, Param } from './layer.ts';
 import type { MultiHeadAttentionConfig } from './multi_head_attention.ts';
 
@@ -277,60 +277,8 @@ async function buildForward(layer: Layer, cc: GpuCompileContext): Promise<Forwar
   };
 }
 
-/*
- * Linear backward (kernels/linear.ts), on gemmKernel (dense.wgsl.ts), every sum from +0:
- *   dx[r, k] = sum over o ascending of dy[r, o] * W[o, k];
- *   gW[o, k] = gW[o, k] + (sum over r ascending of dy[r, o] * x[r, k]);
- *   gb[o]    = gb[o] + (sum over r ascending of dy[r, o]).
- */
-interface LinearGrad {
-  /** Binds dy, x, gw. */
-  readonly dW: Kernel;
-  /** Binds dy, gb. */
-  readonly dB: Kernel | null;
-  /** Binds dy, w, dx. */
-  readonly dX: Kernel;
-}
-
-async function linearGrad(cc: GpuCompileContext, label: string, rows: number, inF: number, outF: number, bias: boolean): Promise<LinearGrad> {
-  const dW = await gemmKernel(cc, {
-    label: `${label} dW`, m: outF, n: inF, k: rows,
-    a: { name: 'dy', at: (i, t) => `${t} * ${outF}u + ${i}` },
-    b: { name: 'x', at: (j, t) => `${t} * ${inF}u + ${j}` },
-    extra: [],
-    out: { name: 'gw', access: 'read_write' },
-    epilogue: (acc, i, j) => `gw[${i} * ${inF}u + ${j}] = h_add(gw[${i} * ${inF}u + ${j}], ${acc});`,
-  });
-  const g = grid2d(Math.ceil(outF / MAP_WG), cc.maxWorkgroups);
-  const dB = bias
-    ? await cc.kernel(
-        {
-          label: `${label} db`,
-          buffers: [{ name: 'dy', access: 'read' }, { name: 'gb', access: 'read_write' }],
-          consts: { R: rows, O: outF, NX: g.x },
-          workgroupSize: [MAP_WG],
-          body: `  let o = (wid.y * NX + wid.x) * ${MAP_WG}u + lid.x;
-  if (o >= O) { return; }
-  var acc = 0.0;
-  for (var r = 0u; r < R; r++) { acc = h_add(acc, dy[r * O + o]); }
-  gb[o] = h_add(gb[o], acc);`,
-        },
-        [g.x, g.y],
-      )
-    : null;
-  const dX = await gemmKernel(cc, {
-    label: `${label} dx`, m: rows, n: inF, k: outF,
-    a: { name: 'dy', at: (i, t) => `${i} * ${outF}u + ${t}` },
-    b: { name: 'w', at: (j, t) => `${t} * ${inF}u + ${j}` },
-    extra: [],
-    out: { name: 'dx', access: 'read_write' },
-    epilogue: (acc, i, j) => `dx[${i} * ${inF}u + ${j}] = ${acc};`,
-  });
-  return { dW, dB, dX };
-}
-
 /** Adds the projection's parameter gradients (dy against its input x) and returns its dL/dx. */
-function linearBackward(run: Run, k: LinearGrad, p: Proj, grads: { w: GpuBuffer; b: GpuBuffer | null }, dy: GpuVal, x: GpuVal, dxShape: readonly number[]): GpuVal {
+function linearBackward(run: Run, k: LinearGradKernels, p: Proj, grads: { w: GpuBuffer; b: GpuBuffer | null }, dy: GpuVal, x: GpuVal, dxShape: readonly number[]): GpuVal {
   run.dispatch(k.dW, [dy.buffer, x.buffer, grads.w]);
   if (k.dB && grads.b) run.dispatch(k.dB, [dy.buffer, grads.b]);
   const dx = run.output(dxShape);
@@ -344,10 +292,10 @@ async function buildBackward(cc: GpuTrainContext, f: Forward): Promise<Backward>
   const { d, rope } = f;
   const { B, S, H, KV, Dh, dm, qw, kw, rows } = d;
   const label = (what: string): string => `${cc.prefix} mha backward ${what}`;
-  const lgO = await linearGrad(cc, label(`o_proj ${rows}x${qw}->${dm}`), rows, qw, dm, f.o.b !== null);
-  const lgQ = await linearGrad(cc, label(`q_proj ${rows}x${dm}->${qw}`), rows, dm, qw, f.q.b !== null);
-  const lgK = await linearGrad(cc, label(`k_proj ${rows}x${dm}->${kw}`), rows, dm, kw, f.k.b !== null);
-  const lgV = (f.v.b !== null) === (f.k.b !== null) ? lgK : await linearGrad(cc, label(`v_proj ${rows}x${dm}->${kw}`), rows, dm, kw, f.v.b !== null);
+  const lgO = await linearGradKernels(cc, { label: label(`o_proj ${rows}x${qw}->${dm}`), rows: rows, inF: qw, outF: dm, bias: f.o.b !== null });
+  const lgQ = await linearGradKernels(cc, { label: label(`q_proj ${rows}x${dm}->${qw}`), rows: rows, inF: dm, outF: qw, bias: f.q.b !== null });
+  const lgK = await linearGradKernels(cc, { label: label(`k_proj ${rows}x${dm}->${kw}`), rows: rows, inF: dm, outF: kw, bias: f.k.b !== null });
+  const lgV = (f.v.b !== null) === (f.k.b !== null) ? lgK : await linearGradKernels(cc, { label: label(`v_proj ${rows}x${dm}->${kw}`), rows: rows, inF: dm, outF: kw, bias: f.v.b !== null });
   const scores = await attentionScoresGradKernel(cc, { ...d.attn, label: label('scores') });
   const dqK = await attentionDqKernel(cc, { ...d.attn, label: label('dq') });
   const dkvK = await attentionDkvKernel(cc, { ...d.attn, label: label('dk dv') });

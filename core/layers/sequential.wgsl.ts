@@ -7,7 +7,7 @@ import type { GpuCompileContext, GpuLayerKernel, GpuTrainContext, LayerOp, Train
 import type { RunContext } from './layer.ts';
 import { childContext } from './sequential.ts';
 import type { Kernel, Run, Val } from '../backend/webgpu/run.ts';
-import { mapKernel } from '../backend/webgpu/common.ts';
+import { sumVals } from '../backend/webgpu/common.ts';
 import type { Layer } from './layer.ts';
 
 export const sequentialGpu: GpuLayerKernel = {
@@ -35,19 +35,6 @@ export const sequentialGpu: GpuLayerKernel = {
     const ops: { op: TrainOp; skip: boolean; label: string }[] = [];
     for (const c of layer.children) ops.push({ op: await cc.childTrain(c.layer, c.prefix), skip: c.layer.usesSkip, label: c.prefix });
     const sums = new Map<number, Promise<Kernel>>();
-    const add = async (run: Run, a: Val, b: Val): Promise<Val> => {
-      const ga = run.gpu(a);
-      const gb = run.gpu(b);
-      const n = ga.shape.reduce((p, q) => p * q, 1);
-      let k = sums.get(n);
-      if (!k) {
-        k = mapKernel(cc, { label: `${cc.prefix} gradient sum ${n}`, n, inputs: ['a', 'b'], expr: 'h_add(a[i], b[i])' });
-        sums.set(n, k);
-      }
-      const y = run.output(ga.shape);
-      run.dispatch(await k, [ga.buffer, gb.buffer, y.buffer]);
-      return y;
-    };
     interface Saved {
       saved: unknown[];
       ctxs: RunContext[];
@@ -74,7 +61,7 @@ export const sequentialGpu: GpuLayerKernel = {
         const grads: (Val | null)[] = new Array(n + 1).fill(null);
         grads[n] = dy;
         const accumulate = async (j: number, g: Val): Promise<void> => {
-          grads[j] = grads[j] ? await add(run, grads[j]!, g) : g;
+          grads[j] = grads[j] ? await sumVals(run, cc, sums, grads[j]!, g) : g;
         };
         for (let j = n - 1; j >= 0; j--) {
           const g = grads[j + 1];

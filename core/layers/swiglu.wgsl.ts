@@ -7,76 +7,16 @@
  *   grad Wd += dy^T a; da = dy Wd; du = da * (g * s); dg = ((da * u) * s) * (1 + g * (1 - s))
  *   with s = sigmoid(g) recomputed (same bits as the forward's); grad Wg += dg^T x,
  *   grad Wu += du^T x; dx = f32(dg Wg + du Wu), each product sum over inter ascending.
- * The linear backward kernels below are generic (linearBackwardInput / linearBackwardParams).
+ * The linear backward kernels are dense.wgsl.ts's linearGradKernels.
  */
 import type { GpuCompileContext, GpuLayerKernel, GpuTrainContext, LayerOp, TrainForwarded, TrainOp } from '../backend/webgpu/kernel.ts';
 import { paramOf } from '../backend/webgpu/kernel.ts';
 import { MAP_WG, mapKernel } from '../backend/webgpu/common.ts';
 import type { GpuVal, Kernel, Run, Val } from '../backend/webgpu/run.ts';
 import { grid2d } from '../backend/webgpu/shader.ts';
-import { linearKernel } from './dense.wgsl.ts';
+import { linearGradKernels, linearKernel } from './dense.wgsl.ts';
 import type { Layer } from './layer.ts';
 import type { SwigluConfig } from './swiglu.ts';
-
-const LIN_WG = 64;
-
-/**
- * linearBackwardInput (kernels/linear.ts): dx[r, k] = sum over o ascending of dy[r, o] * W[o, k],
- * from +0, one invocation per (r, k). With `pairs: 2`, dx[r, k] = f32(first sum + second sum)
- * (two independent sums, then one add, as swiglu's dx). Binds dy, w (and dy2, w2), dx.
- */
-export function linearBackwardInputKernel(cc: GpuCompileContext, o: { label: string; rows: number; outF: number; inF: number; pairs?: 1 | 2 }): Promise<Kernel> {
-  const two = o.pairs === 2;
-  const g = grid2d(Math.ceil((o.rows * o.inF) / LIN_WG), cc.maxWorkgroups);
-  return cc.kernel(
-    {
-      label: o.label,
-      buffers: [
-        { name: 'dy', access: 'read' },
-        { name: 'w', access: 'read' },
-        ...(two ? [{ name: 'dy2', access: 'read' as const }, { name: 'w2', access: 'read' as const }] : []),
-        { name: 'dx', access: 'read_write' },
-      ],
-      consts: { R: o.rows, O: o.outF, K: o.inF, NX: g.x },
-      workgroupSize: [LIN_WG],
-      body: `  let idx = (wid.y * NX + wid.x) * ${LIN_WG}u + lid.x;
-  if (idx >= R * K) { return; }
-  let r = idx / K;
-  let k = idx - r * K;
-  var acc = h_zero();
-  for (var o = 0u; o < O; o++) { acc = h_add(acc, h_mul(dy[r * O + o], w[o * K + k])); }
-${two ? `  var acc2 = h_zero();
-  for (var o = 0u; o < O; o++) { acc2 = h_add(acc2, h_mul(dy2[r * O + o], w2[o * K + k])); }
-  acc = h_add(acc, acc2);
-` : ''}  dx[idx] = acc;`,
-    },
-    [g.x, g.y],
-  );
-}
-
-/**
- * linearBackwardParams (kernels/linear.ts) without a bias: gw[o, k] = f32(gw[o, k] + (sum over
- * r ascending of dy[r, o] * x[r, k], from +0)), one invocation per (o, k). Binds dy, x, gw.
- */
-export function linearBackwardParamsKernel(cc: GpuCompileContext, o: { label: string; rows: number; inF: number; outF: number }): Promise<Kernel> {
-  const g = grid2d(Math.ceil((o.outF * o.inF) / LIN_WG), cc.maxWorkgroups);
-  return cc.kernel(
-    {
-      label: o.label,
-      buffers: [{ name: 'dy', access: 'read' }, { name: 'x', access: 'read' }, { name: 'gw', access: 'read_write' }],
-      consts: { R: o.rows, O: o.outF, K: o.inF, NX: g.x },
-      workgroupSize: [LIN_WG],
-      body: `  let idx = (wid.y * NX + wid.x) * ${LIN_WG}u + lid.x;
-  if (idx >= O * K) { return; }
-  let o = idx / K;
-  let k = idx - o * K;
-  var acc = h_zero();
-  for (var r = 0u; r < R; r++) { acc = h_add(acc, h_mul(dy[r * O + o], x[r * K + k])); }
-  gw[idx] = h_add(gw[idx], acc);`,
-    },
-    [g.x, g.y],
-  );
-}
 
 interface Shapes {
   d: number;
@@ -161,11 +101,10 @@ export const swigluGpu: GpuLayerKernel = {
     const { d, n, rows } = s;
     const fwd = await forwardKernels(layer, cc, s);
     const label = `${cc.prefix} swiglu backward ${rows}x${d}->${n}`;
-    const gradDown = await linearBackwardParamsKernel(cc, { label: `${label} grad down`, rows, inF: n, outF: d });
-    const dA = await linearBackwardInputKernel(cc, { label: `${label} da`, rows, outF: d, inF: n });
+    const down = await linearGradKernels(cc, { label: `${label} down`, rows, inF: n, outF: d, bias: false });
     const gate = await gateBackwardKernel(cc, `${label} gate`, rows * n);
-    const gradIn = await linearBackwardParamsKernel(cc, { label: `${label} grad gate/up`, rows, inF: d, outF: n });
-    const dX = await linearBackwardInputKernel(cc, { label: `${label} dx`, rows, outF: n, inF: d, pairs: 2 });
+    // gate_proj and up_proj share their shapes; dx = dx(gate) + dx(up), in that order
+    const inner = await linearGradKernels(cc, { label: `${label} gate/up`, rows, inF: d, outF: n, bias: false, plus: true });
     const pg = paramOf(layer, 'gate_proj.weight')!;
     const pu = paramOf(layer, 'up_proj.weight')!;
     const pd = paramOf(layer, 'down_proj.weight')!;
@@ -180,16 +119,18 @@ export const swigluGpu: GpuLayerKernel = {
       async backward(run: Run, sv: unknown, dyv: Val): Promise<{ dx: Val }> {
         const { x, g, u, a } = sv as SwigluSaved;
         const dy = run.gpu(dyv);
-        run.dispatch(gradDown, [dy.buffer, a.buffer, gd]);
+        run.dispatch(down.dW, [dy.buffer, a.buffer, gd]);
         const da = run.alloc(rows * n);
-        run.dispatch(dA, [dy.buffer, wd, da]);
+        run.dispatch(down.dX, [dy.buffer, wd, da]);
         const du = run.alloc(rows * n);
         const dg = run.alloc(rows * n);
         run.dispatch(gate, [da, g.buffer, u.buffer, du, dg]);
-        run.dispatch(gradIn, [dg, x.buffer, gg]);
-        run.dispatch(gradIn, [du, x.buffer, gu]);
+        run.dispatch(inner.dW, [dg, x.buffer, gg]);
+        run.dispatch(inner.dW, [du, x.buffer, gu]);
+        const dxg = run.alloc(rows * d);
+        run.dispatch(inner.dX, [dg, wg, dxg]);
         const dx = run.output(s.inShape);
-        run.dispatch(dX, [dg, wg, du, wu, dx.buffer]);
+        run.dispatch(inner.dXPlus!, [du, wu, dxg, dx.buffer]);
         return { dx };
       },
     };

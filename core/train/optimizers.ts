@@ -185,7 +185,8 @@ export function createOptimizer(spec: OptimizerSpecInput | OptimizerSpec, params
   return new TorchOptimizer(parseOptimizerSpec(spec), params);
 }
 
-function slotNames(s: OptimizerSpec): string[] {
+/** The state slots of an optimizer with this spec, in exportState's order (also the WGSL step kernel's buffer names). */
+export function slotNames(s: OptimizerSpec): string[] {
   switch (s.type) {
     case 'sgd':
       return s.momentum !== 0 ? ['momentum_buffer'] : [];

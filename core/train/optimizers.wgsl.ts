@@ -10,7 +10,7 @@ import type { ShaderSpec } from '../backend/webgpu/shader.ts';
 import { f32Lit } from '../backend/webgpu/shader.ts';
 import { f32 } from '../math/index.ts';
 import { powInt } from './hostmath.ts';
-import type { OptimizerSpec } from './optimizers.ts';
+import { type OptimizerSpec, slotNames } from './optimizers.ts';
 
 /** Invocations per workgroup of the step kernel. */
 export const OPT_WG = 256;
@@ -28,7 +28,7 @@ function lerpWgsl(a: string, b: string, w: number): string {
  * buffer per state slot (optimizer.slots order, read_write), then sc (read).
  */
 export function optimizerStepShader(spec: OptimizerSpec, n: number, nx: number, label: string): ShaderSpec {
-  const slots = slotList(spec);
+  const slots = slotNames(spec);
   const buffers = [
     { name: 'p', access: 'read_write' as const },
     { name: 'g', access: 'read' as const },
@@ -43,9 +43,9 @@ export function optimizerStepShader(spec: OptimizerSpec, n: number, nx: number, 
       const lines = ['  var gv = g[i];'];
       if (spec.weight_decay !== 0) lines.push(`  gv = h_add(gv, h_mul(${f32Lit(f32(spec.weight_decay))}, p[i]));`);
       if (spec.momentum !== 0) {
-        lines.push(`  var b = h_add(h_mul(buf[i], ${f32Lit(f32(spec.momentum))}), h_mul(${f32Lit(f32(1 - spec.dampening))}, gv));`);
+        lines.push(`  var b = h_add(h_mul(momentum_buffer[i], ${f32Lit(f32(spec.momentum))}), h_mul(${f32Lit(f32(1 - spec.dampening))}, gv));`);
         lines.push('  if (sc[1] != 0.0) { b = gv; }');
-        lines.push('  buf[i] = b;');
+        lines.push('  momentum_buffer[i] = b;');
         lines.push(spec.nesterov ? `  gv = h_add(gv, h_mul(${f32Lit(f32(spec.momentum))}, b));` : '  gv = b;');
       }
       lines.push('  p[i] = h_add(p[i], h_mul(sc[0], gv));');
@@ -113,18 +113,6 @@ export function optimizerStepShader(spec: OptimizerSpec, n: number, nx: number, 
   if (i >= N) { return; }
 ${body}`,
   };
-}
-
-/** State slot buffer names in the order optimizer.slots lists them (they are WGSL identifiers). */
-function slotList(spec: OptimizerSpec): string[] {
-  switch (spec.type) {
-    case 'sgd':
-      return spec.momentum !== 0 ? ['buf'] : [];
-    case 'adamw':
-      return spec.amsgrad ? ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'] : ['exp_avg', 'exp_avg_sq'];
-    case 'rmsprop':
-      return ['square_avg', ...(spec.momentum > 0 ? ['momentum_buffer'] : []), ...(spec.centered ? ['grad_avg'] : [])];
-  }
 }
 
 /**

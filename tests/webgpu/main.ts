@@ -11,7 +11,7 @@
  * report how many values change: shows what the checks catch on this adapter; not a failure),
  * --expect-unavailable (exit 0 only when acquiring the adapter fails with BACKEND_UNAVAILABLE).
  */
-import { nodeWebGpu } from '../../abi/node/webgpu.ts';
+import { runtimeWebGpu } from '../../abi/node/webgpu.ts';
 import { acquireWebGpu } from '../../core/backend/webgpu/device.ts';
 import type { GpuEntry } from '../../core/backend/webgpu/gpu.ts';
 import { HeddleError } from '../../core/errors.ts';
@@ -36,11 +36,9 @@ function host(): Host {
 }
 
 async function gpuEntry(h: Host): Promise<GpuEntry | undefined> {
-  const nav = (globalThis as { navigator?: { gpu?: GpuEntry } }).navigator;
-  if (nav?.gpu) return undefined; // acquireWebGpu uses navigator.gpu
   // Node and Bun: the webgpu package, resolved from this file (the device bundle finds the
   // packed copy in .device/node_modules), or HEDDLE_WEBGPU_MODULE.
-  return nodeWebGpu({ module: h.env('HEDDLE_WEBGPU_MODULE') });
+  return runtimeWebGpu({ module: h.env('HEDDLE_WEBGPU_MODULE') });
 }
 
 async function main(): Promise<void> {

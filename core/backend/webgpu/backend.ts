@@ -124,16 +124,9 @@ export class WebGpuBackend implements NetworkBackend, TrainHost {
   }
 
   private async forwardNow(input: Tensor<TensorData>): Promise<Tensor> {
-    const batch = input.shape[0];
-    const plan = await this.plan(batch);
+    const plan = await this.plan(input.shape[0]);
     this.syncWeights();
-    const device = this.ctx.device;
-    const run = new Run(this.ctx, this.pools);
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let result: Tensor | null = null;
-    let failure: unknown = null;
-    try {
+    return this.pass('forward pass', async (run) => {
       const inputs: Val[] = [];
       const outputs: Val[] = [];
       const first: Val = { kind: 'cpu', tensor: input };
@@ -148,22 +141,8 @@ export class WebGpuBackend implements NetworkBackend, TrainHost {
         const skip = node.layer.usesSkip ? inputs[node.index - 1] : undefined;
         outputs.push(await op(run, x, skip));
       }
-      result = (await run.cpu(outputs[outputs.length - 1])) as Tensor;
-    } catch (e) {
-      failure = e;
-    }
-    try {
-      await run.finish();
-    } catch (e) {
-      failure ??= e;
-    }
-    const validation = await device.popErrorScope().catch(() => null);
-    const oom = await device.popErrorScope().catch(() => null);
-    if (this.ctx.lostReason !== null) this.ctx.check();
-    if (oom) throw new HeddleError('BACKEND_UNAVAILABLE', `the GPU ran out of memory during the forward pass: ${oom.message}`, 'backend webgpu');
-    if (validation) throw new HeddleError('INTERNAL', `WebGPU rejected a command of the forward pass: ${validation.message}`, 'backend webgpu');
-    if (failure) throw failure;
-    return result!;
+      return (await run.cpu(outputs[outputs.length - 1])) as Tensor;
+    });
   }
 
   // ------------------------------------------------------------------ training (train.ts)
@@ -347,12 +326,11 @@ export class WebGpuBackend implements NetworkBackend, TrainHost {
 
   /** A training call failed: the host keeps its values; the GPU copies are uploaded again before their next use. */
   abortTraining(): void {
-    const again = this.sync.restore();
+    this.sync.restore();
     for (const { param } of this.net.parameters()) {
       const r = this.weights.get(param);
       if (r) r.version = -1;
     }
-    void again;
     this.session?.destroy();
     this.session = null;
   }

@@ -2,7 +2,8 @@
  * Small kernels shared by several layers: element-wise maps and strided row copies.
  */
 import type { GpuCompileContext } from './kernel.ts';
-import type { Kernel } from './run.ts';
+import { shapeSize } from '../../tensor.ts';
+import type { Kernel, Run, Val } from './run.ts';
 import { grid2d } from './shader.ts';
 
 /** Threads per workgroup of the element-wise kernels. */
@@ -51,4 +52,22 @@ export function copyRowsKernel(cc: GpuCompileContext, label: string, rows: numbe
     },
     [g.x, g.y],
   );
+}
+
+/**
+ * a + b element-wise (h_add), as a new value: two gradients meeting at one value, summed
+ * existing + new as the CPU's backward does. Kernels are cached per size in `cache`.
+ */
+export async function sumVals(run: Run, cc: GpuCompileContext, cache: Map<number, Promise<Kernel>>, a: Val, b: Val): Promise<Val> {
+  const ga = run.gpu(a);
+  const gb = run.gpu(b);
+  const n = shapeSize(ga.shape);
+  let k = cache.get(n);
+  if (!k) {
+    k = mapKernel(cc, { label: `${cc.prefix} gradient sum ${n}`, n, inputs: ['a', 'b'], expr: 'h_add(a[i], b[i])' });
+    cache.set(n, k);
+  }
+  const y = run.output(ga.shape);
+  run.dispatch(await k, [ga.buffer, gb.buffer, y.buffer]);
+  return y;
 }

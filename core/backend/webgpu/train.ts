@@ -22,8 +22,9 @@ import { NORM_CHUNK, clipCoefficientShader, clipScaleShader, normAccumulateShade
 import { type LossName, computeLoss } from '../../train/losses.ts';
 import type { Optimizer } from '../../train/optimizers.ts';
 import { OPT_WG, optimizerScalars, optimizerStepShader } from '../../train/optimizers.wgsl.ts';
-import { MAP_WG, mapKernel } from './common.ts';
+import { MAP_WG, sumVals } from './common.ts';
 import type { GpuTrainContext, TrainOp } from './kernel.ts';
+import { BufferUsage, type GpuBuffer } from './gpu.ts';
 import type { Kernel, Run, Val } from './run.ts';
 import { type ShaderSpec, grid2d } from './shader.ts';
 
@@ -33,8 +34,8 @@ export interface TrainHost {
   /** A compile context for network-level kernels of this batch size. */
   trainContext(prefix: string, batch: number): GpuTrainContext;
   /** The resident value buffer of a parameter (created and uploaded when missing). */
-  weightBuffer(p: Param): import('./gpu.ts').GpuBuffer;
-  gradBuffer(p: Param): import('./gpu.ts').GpuBuffer;
+  weightBuffer(p: Param): GpuBuffer;
+  gradBuffer(p: Param): GpuBuffer;
 }
 
 /** Every parameter of a layer and its children, in the layer's order. */
@@ -69,13 +70,11 @@ export class HostSync {
     this.backup.clear();
   }
 
-  /** The call failed: host values go back to what they were; returns the parameters to re-upload. */
-  restore(): Param[] {
+  /** The call failed: host values go back to what they were (the caller re-uploads every parameter). */
+  restore(): void {
     for (const [p, v] of this.backup) p.value.data.set(v);
-    const again = [...this.backup.keys(), ...this.gpuNewer];
     this.backup.clear();
     this.gpuNewer.clear();
-    return again;
   }
 }
 
@@ -148,19 +147,8 @@ export async function forwardBackward(
   const last = nodes.length - 1;
   const grads: (Val | null)[] = nodes.map(() => null);
   let gradInput: Val | null = null;
-  const add = async (a: Val, b: Val): Promise<Val> => {
-    const n = a.kind === 'gpu' ? a.shape.reduce((p, q) => p * q, 1) : a.tensor.size;
-    let k = plan.sums.get(n);
-    if (!k) {
-      k = mapKernel(host.trainContext('network', plan.batch), { label: `gradient sum ${n}`, n, inputs: ['a', 'b'], expr: 'h_add(a[i], b[i])' });
-      plan.sums.set(n, k);
-    }
-    const ga = run.gpu(a);
-    const gb = run.gpu(b);
-    const y = run.output(ga.shape);
-    run.dispatch(await k, [ga.buffer, gb.buffer, y.buffer]);
-    return y;
-  };
+  const cc = host.trainContext('network', plan.batch);
+  const add = (a: Val, b: Val): Promise<Val> => sumVals(run, cc, plan.sums, a, b);
   const accumulate = async (target: number, g: Val): Promise<void> => {
     if (target < 0) gradInput = gradInput ? await add(gradInput, g) : g;
     else grads[target] = grads[target] ? await add(grads[target]!, g) : g;
@@ -204,9 +192,9 @@ export class OptimizerSession {
   t: number;
   private first: boolean;
   /** state[k][slot] for parameter k of optimizer.params. */
-  private readonly state: import('./gpu.ts').GpuBuffer[][];
-  private readonly scalars: import('./gpu.ts').GpuBuffer;
-  private readonly clipBuf: import('./gpu.ts').GpuBuffer;
+  private readonly state: GpuBuffer[][];
+  private readonly scalars: GpuBuffer;
+  private readonly clipBuf: GpuBuffer;
   private readonly kernels = new Map<string, Promise<Kernel>>();
 
   constructor(readonly optimizer: Optimizer, private readonly host: TrainHost) {
@@ -214,7 +202,7 @@ export class OptimizerSession {
     this.t = exported.step;
     this.first = exported.tensors.size === 0;
     const dev = host.trainContext('optimizer', 1).gpu.device;
-    const usage = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
+    const usage = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
     this.state = optimizer.params.map(({ name, param }) =>
       optimizer.slots.map((slot) => {
         const b = dev.createBuffer({ size: Math.max(4, param.value.size * 4), usage, label: `optimizer ${name}.${slot}` });
